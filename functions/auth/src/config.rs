@@ -1,0 +1,117 @@
+//! The auth service's configuration, read once at cold start.
+
+use std::time::Duration;
+
+use lectern_shared::{
+    aws::AwsSettings,
+    config::{self, ConfigError, Env, Secret},
+    db::DbConfig,
+    jwt::{PublicKey, TokenParties},
+};
+
+/// Where the Ed25519 signing key comes from.
+#[derive(Debug, Clone)]
+pub enum SigningKeySource {
+    /// `JWT_SIGNING_KEY`: the base64 seed itself (local runs, tests).
+    Inline(Secret<String>),
+    /// `JWT_SIGNING_KEY_FILE`: a file holding the base64 seed (the devstack writes one).
+    File(String),
+    /// `JWT_SIGNING_KEY_SECRET_ARN`: a Secrets Manager secret holding the base64 seed (AWS).
+    SecretsManager(String),
+}
+
+/// Failed-login limits: per account and per source IP, over a rolling fixed window.
+#[derive(Debug, Clone)]
+pub struct LoginLimits {
+    pub per_account: u32,
+    pub per_ip: u32,
+    pub window: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub db: DbConfig,
+    pub aws: AwsSettings,
+    pub signing_key: SigningKeySource,
+    /// Public keys of retired signing keys, still accepted until their tokens expire.
+    pub previous_public_keys: Vec<PublicKey>,
+    pub parties: TokenParties,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub throttle_table: String,
+    pub login_limits: LoginLimits,
+    pub event_bus: String,
+    /// Links in mails start with this (`https://app.example.com`).
+    pub public_base_url: String,
+    pub mail_from: String,
+    /// Enumeration-safe endpoints answer no sooner than this, whatever path they took.
+    pub min_response_time: Duration,
+}
+
+impl AuthConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let signing_key = if let Some(arn) = config::optional(env, "JWT_SIGNING_KEY_SECRET_ARN") {
+            SigningKeySource::SecretsManager(arn)
+        } else if let Some(path) = config::optional(env, "JWT_SIGNING_KEY_FILE") {
+            SigningKeySource::File(path)
+        } else {
+            SigningKeySource::Inline(config::secret(env, "JWT_SIGNING_KEY").map_err(|_| {
+                ConfigError::Invalid {
+                    name: "JWT_SIGNING_KEY",
+                    reason: "set one of JWT_SIGNING_KEY_SECRET_ARN, JWT_SIGNING_KEY_FILE, JWT_SIGNING_KEY".into(),
+                }
+            })?)
+        };
+        let previous_public_keys = config::optional(env, "JWT_PREVIOUS_PUBLIC_KEYS")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| {
+                PublicKey::from_base64(k).map_err(|reason| ConfigError::Invalid {
+                    name: "JWT_PREVIOUS_PUBLIC_KEYS",
+                    reason,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let public_base_url = config::required(env, "PUBLIC_BASE_URL")?
+            .trim_end_matches('/')
+            .to_string();
+        Ok(Self {
+            db: DbConfig::from_env(env)?,
+            aws: AwsSettings::from_env(env),
+            signing_key,
+            previous_public_keys,
+            parties: TokenParties {
+                issuer: config::optional(env, "JWT_ISSUER").unwrap_or_else(|| "lectern".into()),
+                audience: config::optional(env, "JWT_AUDIENCE")
+                    .unwrap_or_else(|| "lectern-api".into()),
+            },
+            access_token_ttl: Duration::from_secs(config::parsed_or(
+                env,
+                "ACCESS_TOKEN_TTL_SECS",
+                900,
+            )?),
+            refresh_token_ttl: Duration::from_secs(
+                86_400 * config::parsed_or::<u64>(env, "REFRESH_TOKEN_TTL_DAYS", 30)?,
+            ),
+            throttle_table: config::required(env, "AUTH_THROTTLE_TABLE")?,
+            login_limits: LoginLimits {
+                per_account: config::parsed_or(env, "LOGIN_MAX_FAILURES_PER_ACCOUNT", 10)?,
+                per_ip: config::parsed_or(env, "LOGIN_MAX_FAILURES_PER_IP", 100)?,
+                window: Duration::from_secs(config::parsed_or(
+                    env,
+                    "LOGIN_FAILURE_WINDOW_SECS",
+                    900,
+                )?),
+            },
+            event_bus: config::required(env, "EVENT_BUS_NAME")?,
+            public_base_url,
+            mail_from: config::required(env, "MAIL_FROM")?,
+            min_response_time: Duration::from_millis(config::parsed_or(
+                env,
+                "AUTH_MIN_RESPONSE_MS",
+                250,
+            )?),
+        })
+    }
+}

@@ -1,0 +1,100 @@
+//! Mail through SES (the emulator locally): verification, reset and notice mails.
+
+use anyhow::Context;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+
+#[derive(Debug, Clone)]
+pub struct Mailer {
+    client: aws_sdk_sesv2::Client,
+    from: String,
+    base_url: String,
+}
+
+impl Mailer {
+    pub fn new(
+        client: aws_sdk_sesv2::Client,
+        from: impl Into<String>,
+        base_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            from: from.into(),
+            base_url: base_url.into(),
+        }
+    }
+
+    async fn send(&self, to: &str, subject: &str, text: String) -> anyhow::Result<()> {
+        let content = |data: &str| Content::builder().data(data).charset("UTF-8").build();
+        let message = Message::builder()
+            .subject(content(subject).context("building the subject")?)
+            .body(
+                Body::builder()
+                    .text(content(&text).context("building the body")?)
+                    .build(),
+            )
+            .build();
+        self.client
+            .send_email()
+            .from_email_address(&self.from)
+            .destination(Destination::builder().to_addresses(to).build())
+            .content(EmailContent::builder().simple(message).build())
+            .send()
+            .await
+            .context("sending mail through SES")?;
+        Ok(())
+    }
+
+    /// Sends and logs a failure instead of failing the request: the account change it
+    /// accompanies has committed, and the user can ask for the mail again.
+    async fn send_logged(&self, to: &str, subject: &str, text: String) {
+        if let Err(err) = self.send(to, subject, text).await {
+            tracing::error!(error = ?err, subject, "could not send mail");
+        }
+    }
+
+    pub fn verification_link(&self, token: &str) -> String {
+        format!("{}/api/v1/auth/verify-email/{token}", self.base_url)
+    }
+
+    pub fn reset_link(&self, token: &str) -> String {
+        format!("{}/reset-password?token={token}", self.base_url)
+    }
+
+    pub async fn send_verification(&self, to: &str, token: &str) {
+        let link = self.verification_link(token);
+        let text = format!(
+            "Welcome to Lectern!\n\nConfirm your email address by opening this link within 24 hours:\n\n{link}\n\n\
+             If you did not create an account, ignore this mail."
+        );
+        self.send_logged(to, "Confirm your email address", text)
+            .await;
+    }
+
+    pub async fn send_account_exists(&self, to: &str) {
+        let link = format!("{}/forgot-password", self.base_url);
+        let text = format!(
+            "Someone (perhaps you) tried to create a Lectern account with this address, but you already have one.\n\n\
+             If you forgot your password, reset it here:\n\n{link}\n\nOtherwise, ignore this mail."
+        );
+        self.send_logged(to, "You already have a Lectern account", text)
+            .await;
+    }
+
+    pub async fn send_reset(&self, to: &str, token: &str) {
+        let link = self.reset_link(token);
+        let text = format!(
+            "Reset your Lectern password by opening this link within 30 minutes:\n\n{link}\n\n\
+             Resetting signs you out on every device. If you did not ask for this, ignore this mail."
+        );
+        self.send_logged(to, "Reset your password", text).await;
+    }
+
+    pub async fn send_password_changed(&self, to: &str) {
+        let text =
+            "Your Lectern password was just changed. If this was not you, reset it right away \
+                    and contact your administrator."
+                .to_string();
+        self.send_logged(to, "Your password was changed", text)
+            .await;
+    }
+}

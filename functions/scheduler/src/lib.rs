@@ -1,0 +1,81 @@
+//! The scheduler: what runs every minute, fired by an EventBridge schedule rule in AWS and by
+//! the devstack locally.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use lectern_shared::{
+    aws::{self, AwsSettings},
+    config::{self, Env},
+    db::{self, DbConfig, Pool},
+    events::{EventBridgeClient, EventPublisher, Outbox},
+};
+
+/// Unpublished events younger than this are left to the request that wrote them.
+pub const SWEEP_GRACE: Duration = Duration::from_secs(5);
+const SWEEP_BATCH: i64 = 500;
+
+#[derive(Clone)]
+pub struct Scheduler {
+    pool: Pool,
+    publisher: EventPublisher,
+}
+
+/// What one tick did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct TickReport {
+    pub events_published: usize,
+}
+
+impl Scheduler {
+    pub async fn from_env(env: &dyn Env) -> anyhow::Result<Self> {
+        let sdk = aws::load(&AwsSettings::from_env(env)).await;
+        let pool = db::pool(&DbConfig::from_env(env)?)?;
+        let bus = config::required(env, "EVENT_BUS_NAME")?;
+        Ok(Self::new(
+            pool,
+            EventPublisher::new(EventBridgeClient::new(&sdk), bus),
+        ))
+    }
+
+    pub fn new(pool: Pool, publisher: EventPublisher) -> Self {
+        Self { pool, publisher }
+    }
+
+    /// Runs every job once.
+    pub async fn tick(&self) -> anyhow::Result<TickReport> {
+        Ok(TickReport {
+            events_published: self.sweep_outboxes(SWEEP_GRACE).await?,
+        })
+    }
+
+    /// Publishes what every schema's outbox still holds. Schemas are found by their `outbox`
+    /// table, so a new service is swept without a change here.
+    pub async fn sweep_outboxes(&self, grace: Duration) -> anyhow::Result<usize> {
+        let mut client = self
+            .pool
+            .get()
+            .await
+            .context("connecting to the database")?;
+        let schemas: Vec<String> = client
+            .query(
+                "SELECT table_schema FROM information_schema.tables
+                 WHERE table_name = 'outbox' AND table_type = 'BASE TABLE' ORDER BY 1",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut published = 0;
+        for schema in schemas {
+            let outbox = Outbox::new(schema.as_str(), self.publisher.clone());
+            let n = outbox.sweep(&mut client, grace, SWEEP_BATCH).await?;
+            if n > 0 {
+                tracing::info!(schema = schema.as_str(), published = n, "swept the outbox");
+            }
+            published += n;
+        }
+        Ok(published)
+    }
+}

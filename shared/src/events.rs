@@ -1,0 +1,261 @@
+//! Events between services: the envelope, the transactional outbox and the EventBridge
+//! publisher.
+//!
+//! A producer writes its event into its own schema's `outbox` in the same transaction as the
+//! change, and publishes it after commit. A crash, a throttle or an outage between the two
+//! loses nothing: the scheduler's sweep publishes whatever is still unpublished. Consumers
+//! therefore see an event at least once and must be idempotent (see [`crate::sqs`]).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+pub use aws_sdk_eventbridge::Client as EventBridgeClient;
+
+/// The envelope every event travels in; it is the EventBridge `detail`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `lectern.<service>`
+    pub source: String,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub data: Value,
+}
+
+impl Envelope {
+    pub fn new(source: &str, type_: &str, actor_id: Option<Uuid>, data: impl Serialize) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            type_: type_.to_string(),
+            source: source.to_string(),
+            occurred_at: Utc::now(),
+            actor_id,
+            data: serde_json::to_value(data).expect("event data serialises"),
+        }
+    }
+
+    /// Reads the envelope back out of an EventBridge event (as SQS delivers it).
+    pub fn from_eventbridge_json(body: &str) -> anyhow::Result<Self> {
+        #[derive(Deserialize)]
+        struct EventBridgeEvent {
+            detail: Envelope,
+        }
+        let event: EventBridgeEvent = serde_json::from_str(body)
+            .context("the message is not an EventBridge event with a Lectern envelope")?;
+        Ok(event.detail)
+    }
+
+    pub fn data_as<T: serde::de::DeserializeOwned>(&self) -> anyhow::Result<T> {
+        serde_json::from_value(self.data.clone())
+            .with_context(|| format!("event {} ({}) has unexpected data", self.id, self.type_))
+    }
+}
+
+/// Publishes envelopes to the bus, ten entries a call (the PutEvents limit), retrying the
+/// entries EventBridge reports as failed.
+#[derive(Debug, Clone)]
+pub struct EventPublisher {
+    client: aws_sdk_eventbridge::Client,
+    bus_name: String,
+}
+
+const PUT_EVENTS_BATCH: usize = 10;
+const PUBLISH_ATTEMPTS: u32 = 3;
+
+impl EventPublisher {
+    pub fn new(client: aws_sdk_eventbridge::Client, bus_name: impl Into<String>) -> Self {
+        Self {
+            client,
+            bus_name: bus_name.into(),
+        }
+    }
+
+    pub fn bus_name(&self) -> &str {
+        &self.bus_name
+    }
+
+    /// Publishes `events`; answers the ids that EventBridge accepted.
+    pub async fn publish(&self, events: &[Envelope]) -> Vec<Uuid> {
+        let mut accepted = Vec::with_capacity(events.len());
+        for chunk in events.chunks(PUT_EVENTS_BATCH) {
+            let mut pending: Vec<&Envelope> = chunk.iter().collect();
+            for attempt in 1..=PUBLISH_ATTEMPTS {
+                let entries: Vec<PutEventsRequestEntry> = pending
+                    .iter()
+                    .map(|event| {
+                        PutEventsRequestEntry::builder()
+                            .event_bus_name(&self.bus_name)
+                            .source(&event.source)
+                            .detail_type(&event.type_)
+                            .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(
+                                event.occurred_at.timestamp_millis(),
+                            ))
+                            .detail(serde_json::to_string(event).expect("envelope serialises"))
+                            .build()
+                    })
+                    .collect();
+                match self
+                    .client
+                    .put_events()
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                {
+                    Ok(output) => {
+                        let results = output.entries();
+                        let mut failed = Vec::new();
+                        for (i, event) in pending.iter().enumerate() {
+                            match results.get(i) {
+                                Some(r) if r.event_id().is_some() && r.error_code().is_none() => {
+                                    accepted.push(event.id)
+                                }
+                                other => {
+                                    tracing::warn!(
+                                        event_id = %event.id,
+                                        error = ?other.and_then(|r| r.error_code()),
+                                        attempt,
+                                        "EventBridge refused an event"
+                                    );
+                                    failed.push(*event);
+                                }
+                            }
+                        }
+                        pending = failed;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = ?err, attempt, "PutEvents failed");
+                    }
+                }
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(attempt))).await;
+            }
+        }
+        accepted
+    }
+}
+
+/// One schema's outbox.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    schema: String,
+    publisher: EventPublisher,
+}
+
+impl Outbox {
+    pub fn new(schema: impl Into<String>, publisher: EventPublisher) -> Self {
+        Self {
+            schema: schema.into(),
+            publisher,
+        }
+    }
+
+    pub fn publisher(&self) -> &EventPublisher {
+        &self.publisher
+    }
+
+    /// Records `event` in the caller's transaction.
+    pub async fn record(
+        &self,
+        tx: &impl GenericClient,
+        event: &Envelope,
+    ) -> Result<(), tokio_postgres::Error> {
+        let sql = format!(
+            "INSERT INTO {}.outbox (id, type, source, actor_id, occurred_at, data) VALUES ($1, $2, $3, $4, $5, $6)",
+            self.schema
+        );
+        tx.execute(
+            &sql,
+            &[
+                &event.id,
+                &event.type_,
+                &event.source,
+                &event.actor_id,
+                &event.occurred_at,
+                &event.data,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// After commit: publishes `events` and marks what was accepted. Never fails the caller's
+    /// request; what stays unpublished is swept later.
+    pub async fn publish_committed(&self, db: &impl GenericClient, events: &[Envelope]) {
+        if events.is_empty() {
+            return;
+        }
+        let accepted = self.publisher.publish(events).await;
+        if let Err(err) = self.mark_published(db, &accepted).await {
+            tracing::warn!(error = ?err, "could not mark events published; the sweep will resend them");
+        }
+    }
+
+    async fn mark_published(
+        &self,
+        db: &impl GenericClient,
+        ids: &[Uuid],
+    ) -> Result<(), tokio_postgres::Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "UPDATE {}.outbox SET published_at = now() WHERE id = ANY($1)",
+            self.schema
+        );
+        db.execute(&sql, &[&ids]).await?;
+        Ok(())
+    }
+
+    /// Publishes events older than `grace` that are still unpublished, at most `limit` of
+    /// them. Rows are locked with SKIP LOCKED, so overlapping sweeps never send one twice.
+    pub async fn sweep(
+        &self,
+        client: &mut deadpool_postgres::Client,
+        grace: Duration,
+        limit: i64,
+    ) -> anyhow::Result<usize> {
+        let tx = client.transaction().await?;
+        let sql = format!(
+            "SELECT id, type, source, actor_id, occurred_at, data FROM {}.outbox
+             WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1)
+             ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            self.schema
+        );
+        let rows = tx.query(&sql, &[&grace.as_secs_f64(), &limit]).await?;
+        let events: Vec<Envelope> = rows
+            .iter()
+            .map(|r| Envelope {
+                id: r.get(0),
+                type_: r.get(1),
+                source: r.get(2),
+                actor_id: r.get(3),
+                occurred_at: r.get(4),
+                data: r.get(5),
+            })
+            .collect();
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let accepted = self.publisher.publish(&events).await;
+        self.mark_published(&tx, &accepted).await?;
+        let attempts = format!(
+            "UPDATE {}.outbox SET attempts = attempts + 1 WHERE id = ANY($1) AND published_at IS NULL",
+            self.schema
+        );
+        let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+        tx.execute(&attempts, &[&ids]).await?;
+        tx.commit().await?;
+        Ok(accepted.len())
+    }
+}

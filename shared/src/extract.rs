@@ -1,0 +1,367 @@
+//! Request extractors shared by every HTTP function: JSON bodies that fail as problem+json
+//! naming the field, the authenticated caller, client information, pagination and If-Match.
+
+use std::{net::IpAddr, sync::Arc};
+
+use axum::{
+    extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request},
+    http::{HeaderMap, header, request::Parts},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, FieldError},
+    jwt::{Claims, JwtVerifier},
+};
+
+/// A JSON body. Malformed JSON is 400; a missing field, a wrong type or an unknown field is
+/// 422 naming the field; a body over the route's limit is 413; another media type is 415.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("The request body could not be read.".into())
+            }
+        })?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+impl<T: Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Parses a JSON document into `T`, mapping serde's complaints onto fields.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("The body is not valid JSON: {e}.")))?;
+    if !value.is_object() {
+        return Err(ApiError::validation("", "the body must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        let (field, message) = describe_serde_error(&path, &inner);
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    })
+}
+
+fn backticked(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() || path == "." {
+        field.to_string()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+fn describe_serde_error(path: &str, message: &str) -> (String, String) {
+    let path = if path == "." { "" } else { path };
+    if message.starts_with("missing field") {
+        let field = backticked(message).unwrap_or_default();
+        return (join(path, field), "is required".into());
+    }
+    if message.starts_with("unknown field") {
+        // The path already ends at the unknown field.
+        let field = backticked(message).unwrap_or_default();
+        let field = if path.ends_with(field) {
+            path.to_string()
+        } else {
+            join(path, field)
+        };
+        return (field, "is not a field this endpoint accepts".into());
+    }
+    // "invalid type: integer `3`, expected a string at line 1 column 9" -> drop the position.
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_string();
+    (path.to_string(), message)
+}
+
+/// A path parameter that answers 422 naming the parameter when it does not parse (a
+/// malformed id, say), instead of axum's plain-text 400.
+#[derive(Debug, Clone, Copy)]
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::{path::ErrorKind, rejection::PathRejection};
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(PathRejection::FailedToDeserializePathParams(err)) => match err.kind() {
+                ErrorKind::ParseErrorAtKey { key, .. }
+                | ErrorKind::InvalidUtf8InPathParam { key } => Err(ApiError::validation(
+                    key.clone(),
+                    "is not a valid value for this path parameter",
+                )),
+                _ => {
+                    // A single value (`Path<Uuid>`) fails without a key: name the route's first
+                    // parameter instead.
+                    let key = axum::extract::RawPathParams::from_request_parts(parts, state)
+                        .await
+                        .ok()
+                        .and_then(|params| params.iter().next().map(|(k, _)| k.to_string()))
+                        .unwrap_or_else(|| "path".into());
+                    Err(ApiError::validation(
+                        key,
+                        "is not a valid value for this path parameter",
+                    ))
+                }
+            },
+            Err(other) => Err(ApiError::internal(anyhow::anyhow!(
+                "path extraction failed: {other}"
+            ))),
+        }
+    }
+}
+
+/// The caller, authenticated by a bearer access token.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub claims: Claims,
+}
+
+impl AuthUser {
+    pub fn id(&self) -> Uuid {
+        self.claims.sub
+    }
+    pub fn session_id(&self) -> Uuid {
+        self.claims.sid
+    }
+}
+
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    Arc<JwtVerifier>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers)
+            .ok_or_else(|| ApiError::Unauthorized("A bearer access token is required.".into()))?;
+        let verifier = Arc::<JwtVerifier>::from_ref(state);
+        let claims = verifier.verify(token).map_err(|err| {
+            tracing::info!(reason = %err, "rejected an access token");
+            ApiError::Unauthorized("The access token is invalid or expired.".into())
+        })?;
+        Ok(Self { claims })
+    }
+}
+
+/// The caller if a valid token came, `None` if none came; a bad token is still a 401.
+#[derive(Debug, Clone)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl<S> FromRequestParts<S> for MaybeAuthUser
+where
+    S: Send + Sync,
+    Arc<JwtVerifier>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            AuthUser::from_request_parts(parts, state)
+                .await
+                .map(|u| Self(Some(u)))
+        } else {
+            Ok(Self(None))
+        }
+    }
+}
+
+/// Where a request came from: the source IP API Gateway saw (or the socket peer locally) and
+/// the user agent.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        use lambda_http::request::RequestContext;
+        let ip = match parts.extensions.get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => {
+                ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok())
+            }
+            _ => parts
+                .extensions
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip()),
+        };
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(512).collect());
+        Ok(Self { ip, user_agent })
+    }
+}
+
+/// `?limit=&cursor=` on every list. The cursor is opaque to clients: base64url JSON of the
+/// last row's sort key.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1 to 100; 20 when absent.
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<C> {
+    pub limit: i64,
+    pub after: Option<C>,
+}
+
+impl PageQuery {
+    pub fn parse<C: DeserializeOwned>(&self) -> Result<Page<C>, ApiError> {
+        let limit = match self.limit.as_deref() {
+            None => 20,
+            Some(raw) => match raw.parse::<i64>() {
+                Ok(n) if (1..=100).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::validation(
+                        "limit",
+                        "must be a whole number from 1 to 100",
+                    ));
+                }
+            },
+        };
+        let after = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(raw) => Some(
+                URL_SAFE_NO_PAD
+                    .decode(raw)
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                    .ok_or_else(|| {
+                        ApiError::validation("cursor", "is not a cursor this list issued")
+                    })?,
+            ),
+        };
+        Ok(Page { limit, after })
+    }
+}
+
+pub fn encode_cursor<C: Serialize>(cursor: &C) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).expect("cursor serialises"))
+}
+
+/// A list answer: `{"data": [...], "next_cursor": ...}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct List<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// The `If-Match` version a client sent, if any (`"3"` or `W/"3"`).
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Option<i32>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(Self(None));
+        };
+        let raw = value.to_str().unwrap_or_default().trim();
+        let raw = raw.strip_prefix("W/").unwrap_or(raw).trim_matches('"');
+        raw.parse().map(|v| Self(Some(v))).map_err(|_| {
+            ApiError::BadRequest("If-Match must be an ETag this API sent, like \"3\".".into())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        email: String,
+        age: u8,
+    }
+
+    fn field_of(result: Result<Body, ApiError>) -> String {
+        match result.unwrap_err() {
+            ApiError::Validation(errors) => errors[0].field.clone(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        assert_eq!(field_of(parse_json(br#"{"age": 3}"#)), "email");
+        assert_eq!(field_of(parse_json(br#"{"email": 3, "age": 3}"#)), "email");
+        assert_eq!(
+            field_of(parse_json(br#"{"email": "a", "age": 3, "role": "admin"}"#)),
+            "role"
+        );
+        assert!(matches!(
+            parse_json::<Body>(b"{not json"),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+}

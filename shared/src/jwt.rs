@@ -1,0 +1,407 @@
+//! Access tokens: EdDSA (Ed25519) JWTs, signed by the auth service, verified everywhere.
+//!
+//! The verifier knows exactly one algorithm. It never reads `alg` to choose how to verify:
+//! a header naming anything but `EdDSA` is rejected before any key is touched, which closes
+//! the `alg: none` and HS256-with-the-public-key attacks by construction. A dependency-free
+//! implementation of this narrow profile is shorter than configuring a general JWT crate
+//! down to it, and links none of the RSA/ECDSA code such a crate brings.
+
+use std::collections::HashMap;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::Utc;
+use ed25519_dalek::{Signature, Signer, SigningKey as DalekSigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::tokens::sha256_hex;
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+pub const LEEWAY_SECS: i64 = 5;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwtError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token's algorithm is not accepted")]
+    Algorithm,
+    #[error("the token was signed by an unknown key")]
+    UnknownKey,
+    #[error("the token's signature is invalid")]
+    Signature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued for another issuer or audience")]
+    WrongParty,
+}
+
+/// What an access token says about its holder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    /// The user id.
+    pub sub: Uuid,
+    /// The session (refresh-token family) the token was issued for.
+    pub sid: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+    #[serde(default)]
+    pub email_verified: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    typ: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crit: Option<serde_json::Value>,
+}
+
+/// A key id derived from the public key, so that a key always has the same `kid`.
+fn kid_of(key: &VerifyingKey) -> String {
+    sha256_hex(key.as_bytes())[..16].to_string()
+}
+
+/// The private signing key. Created from a 32-byte seed (base64 or base64url).
+#[derive(Clone)]
+pub struct SigningKey {
+    key: DalekSigningKey,
+    kid: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey(kid={})", self.kid)
+    }
+}
+
+impl SigningKey {
+    pub fn generate() -> Self {
+        Self::from_seed(rand::random())
+    }
+
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        let key = DalekSigningKey::from_bytes(&seed);
+        let kid = kid_of(&key.verifying_key());
+        Self { key, kid }
+    }
+
+    /// Parses the configured form: the 32-byte seed in base64 (standard or url-safe).
+    pub fn from_base64(encoded: &str) -> Result<Self, String> {
+        let bytes = decode_any_base64(encoded.trim()).ok_or("the signing key is not base64")?;
+        let seed: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| "the signing key must be a 32-byte Ed25519 seed".to_string())?;
+        Ok(Self::from_seed(seed))
+    }
+
+    pub fn to_base64(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.key.to_bytes())
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey::new(self.key.verifying_key())
+    }
+
+    /// Signs `claims` as a compact JWS.
+    pub fn sign(&self, claims: &Claims) -> String {
+        let header = Header {
+            alg: "EdDSA".into(),
+            typ: Some("JWT".into()),
+            kid: Some(self.kid.clone()),
+            crit: None,
+        };
+        let header =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serialises"));
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialise"));
+        let signing_input = format!("{header}.{payload}");
+        let signature = self.key.sign(signing_input.as_bytes());
+        format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        )
+    }
+}
+
+fn decode_any_base64(s: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};
+    URL_SAFE_NO_PAD
+        .decode(s)
+        .or_else(|_| URL_SAFE.decode(s))
+        .or_else(|_| STANDARD.decode(s))
+        .or_else(|_| STANDARD_NO_PAD.decode(s))
+        .ok()
+}
+
+/// A public verification key with its key id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    key: VerifyingKey,
+    kid: String,
+}
+
+/// A JSON Web Key (RFC 8037 OKP form) for the JWKS endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Jwk {
+    /// Always `OKP`.
+    pub kty: String,
+    /// Always `Ed25519`.
+    pub crv: String,
+    /// The public key, base64url.
+    pub x: String,
+    pub kid: String,
+    /// Always `EdDSA`.
+    pub alg: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+}
+
+/// A JSON Web Key Set.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+impl PublicKey {
+    fn new(key: VerifyingKey) -> Self {
+        let kid = kid_of(&key);
+        Self { key, kid }
+    }
+
+    /// Parses a raw 32-byte public key in base64 or base64url.
+    pub fn from_base64(encoded: &str) -> Result<Self, String> {
+        let bytes = decode_any_base64(encoded.trim()).ok_or("the public key is not base64")?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| "an Ed25519 public key is 32 bytes".to_string())?;
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| "not an Ed25519 public key")?;
+        Ok(Self::new(key))
+    }
+
+    pub fn to_base64(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.key.as_bytes())
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn jwk(&self) -> Jwk {
+        Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: self.to_base64(),
+            kid: self.kid.clone(),
+            alg: "EdDSA".into(),
+            use_: "sig".into(),
+        }
+    }
+}
+
+/// Who issues tokens and for whom; shared by signer and verifier.
+#[derive(Debug, Clone)]
+pub struct TokenParties {
+    pub issuer: String,
+    pub audience: String,
+}
+
+/// Verifies access tokens against a set of public keys (the current one and, during a key
+/// rotation, the previous ones).
+#[derive(Debug, Clone)]
+pub struct JwtVerifier {
+    keys: HashMap<String, PublicKey>,
+    parties: TokenParties,
+}
+
+impl JwtVerifier {
+    pub fn new(keys: impl IntoIterator<Item = PublicKey>, parties: TokenParties) -> Self {
+        let keys = keys.into_iter().map(|k| (k.kid.clone(), k)).collect();
+        Self { keys, parties }
+    }
+
+    pub fn parties(&self) -> &TokenParties {
+        &self.parties
+    }
+
+    pub fn jwks(&self) -> Jwks {
+        let mut keys: Vec<Jwk> = self.keys.values().map(PublicKey::jwk).collect();
+        keys.sort_by(|a, b| a.kid.cmp(&b.kid));
+        Jwks { keys }
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
+        self.verify_at(token, Utc::now().timestamp())
+    }
+
+    pub fn verify_at(&self, token: &str, now: i64) -> Result<Claims, JwtError> {
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JwtError::Malformed);
+        };
+        let header: Header = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or(JwtError::Malformed)?;
+        if header.alg != "EdDSA" || header.crit.is_some() {
+            return Err(JwtError::Algorithm);
+        }
+        if header
+            .typ
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("JWT"))
+        {
+            return Err(JwtError::Malformed);
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.keys.get(kid))
+            .ok_or(JwtError::UnknownKey)?;
+        let signature: [u8; 64] = URL_SAFE_NO_PAD
+            .decode(signature_b64)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or(JwtError::Malformed)?;
+        let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+        key.key
+            .verify_strict(signing_input.as_bytes(), &Signature::from_bytes(&signature))
+            .map_err(|_| JwtError::Signature)?;
+        let claims: Claims = URL_SAFE_NO_PAD
+            .decode(payload_b64)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or(JwtError::Malformed)?;
+        if claims.exp + LEEWAY_SECS <= now {
+            return Err(JwtError::Expired);
+        }
+        if claims.iat - LEEWAY_SECS > now {
+            return Err(JwtError::NotYetValid);
+        }
+        if claims.iss != self.parties.issuer || claims.aud != self.parties.audience {
+            return Err(JwtError::WrongParty);
+        }
+        Ok(claims)
+    }
+}
+
+/// Signs access tokens: the auth service's half.
+#[derive(Debug, Clone)]
+pub struct TokenIssuer {
+    key: SigningKey,
+    parties: TokenParties,
+    ttl_secs: i64,
+}
+
+impl TokenIssuer {
+    pub fn new(key: SigningKey, parties: TokenParties, ttl_secs: i64) -> Self {
+        Self {
+            key,
+            parties,
+            ttl_secs,
+        }
+    }
+
+    pub fn ttl_secs(&self) -> i64 {
+        self.ttl_secs
+    }
+
+    /// A verifier for the tokens this issuer signs, plus any previous keys.
+    pub fn verifier(&self, previous: impl IntoIterator<Item = PublicKey>) -> JwtVerifier {
+        let keys = std::iter::once(self.key.public_key()).chain(previous);
+        JwtVerifier::new(keys, self.parties.clone())
+    }
+
+    pub fn issue(&self, user_id: Uuid, session_id: Uuid, email_verified: bool) -> String {
+        let now = Utc::now().timestamp();
+        self.sign(Claims {
+            iss: self.parties.issuer.clone(),
+            aud: self.parties.audience.clone(),
+            sub: user_id,
+            sid: session_id,
+            iat: now,
+            exp: now + self.ttl_secs,
+            jti: Uuid::now_v7(),
+            email_verified,
+        })
+    }
+
+    pub fn sign(&self, claims: Claims) -> String {
+        self.key.sign(&claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parties() -> TokenParties {
+        TokenParties {
+            issuer: "lectern".into(),
+            audience: "lectern-api".into(),
+        }
+    }
+
+    #[test]
+    fn a_signed_token_verifies_and_round_trips_its_claims() {
+        let issuer = TokenIssuer::new(SigningKey::generate(), parties(), 900);
+        let verifier = issuer.verifier([]);
+        let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
+        let claims = verifier.verify(&issuer.issue(user, session, true)).unwrap();
+        assert_eq!(
+            (claims.sub, claims.sid, claims.email_verified),
+            (user, session, true)
+        );
+    }
+
+    #[test]
+    fn a_key_survives_its_base64_form() {
+        let key = SigningKey::generate();
+        let again = SigningKey::from_base64(&key.to_base64()).unwrap();
+        assert_eq!(key.kid(), again.kid());
+        let public = PublicKey::from_base64(&key.public_key().to_base64()).unwrap();
+        assert_eq!(public, key.public_key());
+    }
+
+    #[test]
+    fn expiry_allows_only_the_leeway() {
+        let issuer = TokenIssuer::new(SigningKey::generate(), parties(), 60);
+        let verifier = issuer.verifier([]);
+        let token = issuer.issue(Uuid::now_v7(), Uuid::now_v7(), false);
+        let now = Utc::now().timestamp();
+        assert!(
+            verifier
+                .verify_at(&token, now + 60 + LEEWAY_SECS - 1)
+                .is_ok()
+        );
+        assert_eq!(
+            verifier.verify_at(&token, now + 60 + LEEWAY_SECS),
+            Err(JwtError::Expired)
+        );
+    }
+
+    #[test]
+    fn another_keys_signature_is_rejected() {
+        let issuer = TokenIssuer::new(SigningKey::generate(), parties(), 60);
+        let stranger = TokenIssuer::new(SigningKey::generate(), parties(), 60);
+        let token = stranger.issue(Uuid::now_v7(), Uuid::now_v7(), false);
+        assert_eq!(
+            issuer.verifier([]).verify(&token),
+            Err(JwtError::UnknownKey)
+        );
+    }
+}
