@@ -301,3 +301,47 @@ pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
         Json(state.verifier.jwks()),
     )
 }
+
+/// Makes sure an active, verified account exists for `email` (the devstack's first admin);
+/// an existing account is left as it is. Answers the account's id.
+pub async fn ensure_account(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    first_name: &str,
+    last_name: &str,
+) -> anyhow::Result<Uuid> {
+    let email = Email::parse(email).map_err(|m| anyhow::anyhow!("the email {m}"))?;
+    let password = NewPassword::parse(password).map_err(|m| anyhow::anyhow!("the password {m}"))?;
+    let plain = password.as_str().to_string();
+    let hash = passwords::blocking(move || passwords::hash(&plain)).await??;
+    let mut db = state.pool.get().await?;
+    let tx = db.transaction().await?;
+    let id = Uuid::now_v7();
+    let inserted = tx
+        .query_opt(
+            "INSERT INTO auth.users (id, email, password_hash, email_verified) VALUES ($1, $2, $3, true)
+             ON CONFLICT (email) DO NOTHING RETURNING id",
+            &[&id, &email.as_str(), &hash],
+        )
+        .await?;
+    if inserted.is_none() {
+        let row = tx
+            .query_one(
+                "SELECT id FROM auth.users WHERE email = $1",
+                &[&email.as_str()],
+            )
+            .await?;
+        return Ok(row.get(0));
+    }
+    let event = Envelope::new(
+        EVENT_SOURCE,
+        "user.created",
+        Some(id),
+        json!({ "user_id": id, "email": email.as_str(), "first_name": first_name, "last_name": last_name }),
+    );
+    state.outbox.record(&tx, &event).await?;
+    tx.commit().await?;
+    state.outbox.publish_committed(&db, &[event]).await;
+    Ok(id)
+}

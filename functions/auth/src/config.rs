@@ -46,6 +46,9 @@ pub struct AuthConfig {
     pub mail_from: String,
     /// Enumeration-safe endpoints answer no sooner than this, whatever path they took.
     pub min_response_time: Duration,
+    /// How long a rotated refresh token still yields its successor (a client racing itself)
+    /// before presenting it counts as reuse.
+    pub refresh_reuse_grace: Duration,
 }
 
 impl AuthConfig {
@@ -111,6 +114,11 @@ impl AuthConfig {
                 env,
                 "AUTH_MIN_RESPONSE_MS",
                 250,
+            )?),
+            refresh_reuse_grace: Duration::from_secs(config::parsed_or(
+                env,
+                "REFRESH_REUSE_GRACE_SECS",
+                10,
             )?),
         })
     }

@@ -31,9 +31,6 @@ use crate::{
     throttle::Limit,
 };
 
-/// How long a rotated refresh token still yields its successor instead of a revocation.
-pub const REFRESH_GRACE_SECS: f64 = 10.0;
-
 /// An OAuth 2.0 token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
@@ -305,7 +302,7 @@ pub async fn refresh(
                  FOR UPDATE OF s",
             )
             .await?,
-            &[&hash, &REFRESH_GRACE_SECS],
+            &[&hash, &state.config.refresh_reuse_grace.as_secs_f64()],
         )
         .await?
         .ok_or_else(invalid_refresh_token)?;
