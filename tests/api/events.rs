@@ -1,0 +1,292 @@
+//! The event backbone: outbox → EventBridge → rule → SQS → worker, idempotently.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::QueueAttributeName;
+use axum::http::StatusCode;
+use lectern_shared::events::Envelope;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::TestApp;
+
+const USERS_QUEUE: &str = "UsersQueue";
+
+fn user_created(user_id: Uuid) -> Envelope {
+    Envelope::new(
+        "lectern.auth",
+        "user.created",
+        Some(user_id),
+        json!({ "user_id": user_id, "email": "grace@example.com", "first_name": "Grace", "last_name": "Hopper" }),
+    )
+}
+
+/// The EventBridge event SQS would carry for `envelope`.
+fn eventbridge_body(envelope: &Envelope) -> String {
+    json!({
+        "version": "0", "id": Uuid::new_v4(), "detail-type": envelope.type_, "source": envelope.source,
+        "account": "000000000000", "time": envelope.occurred_at, "region": "us-east-1", "resources": [],
+        "detail": envelope,
+    })
+    .to_string()
+}
+
+fn sqs_record(id: &str, body: &str) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = Some(id.to_string());
+    record.body = Some(body.to_string());
+    record
+}
+
+async fn profile_count(app: &TestApp, id: Uuid) -> i64 {
+    app.db()
+        .await
+        .query_one("SELECT count(*) FROM users.users WHERE id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+fn sqs(app: &TestApp) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&app.stack.sdk)
+}
+
+async fn queue_depth(app: &TestApp, logical_id: &str) -> (i64, i64) {
+    let url = &app.stack.provisioned.queues[logical_id].url;
+    let attributes = sqs(app)
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    let n = |name: QueueAttributeName| {
+        attributes
+            .get(&name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        n(QueueAttributeName::ApproximateNumberOfMessages),
+        n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+#[tokio::test]
+async fn signup_publishes_user_created_and_the_users_worker_creates_the_profile() {
+    let app = TestApp::spawn().await;
+    let email = app.email("grace");
+    assert_eq!(app.signup(&email).await.status, StatusCode::ACCEPTED);
+    let user_id: Uuid = app
+        .db()
+        .await
+        .query_one("SELECT id FROM auth.users WHERE email = $1", &[&email])
+        .await
+        .unwrap()
+        .get(0);
+
+    let delivered = app.drain_queue(USERS_QUEUE).await;
+
+    assert_eq!(
+        delivered, 1,
+        "exactly the user.created event reaches the users queue"
+    );
+    let row = app
+        .db()
+        .await
+        .query_one(
+            "SELECT first_name, last_name FROM users.users WHERE id = $1",
+            &[&user_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        ("Ada".into(), "Lovelace".into())
+    );
+    let published: bool = app
+        .db()
+        .await
+        .query_one(
+            "SELECT published_at IS NOT NULL FROM auth.outbox WHERE type = 'user.created'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(published, "the outbox row is marked published after commit");
+    assert_eq!(
+        queue_depth(&app, USERS_QUEUE).await,
+        (0, 0),
+        "the handled message was deleted"
+    );
+}
+
+#[tokio::test]
+async fn delivering_the_same_event_twice_creates_one_profile() {
+    let app = TestApp::spawn().await;
+    let user_id = Uuid::now_v7();
+    let event = user_created(user_id);
+    let url = &app.stack.provisioned.queues[USERS_QUEUE].url;
+    for _ in 0..2 {
+        sqs(&app)
+            .send_message()
+            .queue_url(url)
+            .message_body(eventbridge_body(&event))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    assert_eq!(app.drain_queue(USERS_QUEUE).await, 2);
+    app.stack.users_worker.apply(&event).await.unwrap();
+
+    assert_eq!(profile_count(&app, user_id).await, 1);
+    let processed: i64 = app
+        .db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM users.processed_events WHERE event_id = $1",
+            &[&event.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(processed, 1);
+}
+
+#[tokio::test]
+async fn a_batch_reports_only_the_messages_that_failed() {
+    let app = TestApp::spawn().await;
+    let good = user_created(Uuid::now_v7());
+    let mut batch = SqsEvent::default();
+    batch.records = vec![
+        sqs_record("good", &eventbridge_body(&good)),
+        sqs_record("bad", "{not an event"),
+    ];
+
+    let response = app.stack.users_worker.handle_batch(batch).await;
+
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["bad"]);
+    assert_eq!(
+        profile_count(
+            &app,
+            good.data["user_id"].as_str().unwrap().parse().unwrap()
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_poison_message_stays_on_the_queue_and_is_redriven_to_the_dead_letter_queue() {
+    let app = TestApp::spawn().await;
+    let queue = &app.stack.provisioned.queues[USERS_QUEUE];
+    // Let a failed message come back at once instead of after the template's timeout.
+    sqs(&app)
+        .set_queue_attributes()
+        .queue_url(&queue.url)
+        .attributes(QueueAttributeName::VisibilityTimeout, "0")
+        .send()
+        .await
+        .unwrap();
+    sqs(&app)
+        .send_message()
+        .queue_url(&queue.url)
+        .message_body("{not an event")
+        .send()
+        .await
+        .unwrap();
+
+    // maxReceiveCount is 5: five failed deliveries, then SQS moves it aside.
+    let mut deliveries = 0;
+    for _ in 0..10 {
+        deliveries += app
+            .stack
+            .poll_once(USERS_QUEUE, Duration::from_secs(0))
+            .await
+            .unwrap();
+    }
+
+    assert_eq!(
+        deliveries, 5,
+        "the worker saw the message once per receive, up to maxReceiveCount"
+    );
+    assert_eq!(queue_depth(&app, "UsersDeadLetterQueue").await.0, 1);
+}
+
+#[tokio::test]
+async fn the_scheduler_sweep_publishes_events_a_request_left_unpublished() {
+    let app = TestApp::spawn().await;
+    let user_id = Uuid::now_v7();
+    let event = user_created(user_id);
+    // As if the process died between commit and publish.
+    app.stack
+        .auth
+        .outbox
+        .record(&app.db().await, &event)
+        .await
+        .unwrap();
+
+    let first = app
+        .stack
+        .scheduler
+        .sweep_outboxes(Duration::ZERO)
+        .await
+        .unwrap();
+    let second = app
+        .stack
+        .scheduler
+        .sweep_outboxes(Duration::ZERO)
+        .await
+        .unwrap();
+
+    assert_eq!((first, second), (1, 0), "published once, then nothing left");
+    assert_eq!(app.drain_queue(USERS_QUEUE).await, 1);
+    assert_eq!(profile_count(&app, user_id).await, 1);
+}
+
+#[tokio::test]
+async fn overlapping_sweeps_publish_each_event_once() {
+    let app = TestApp::spawn().await;
+    let events: Vec<Envelope> = (0..25).map(|_| user_created(Uuid::now_v7())).collect();
+    for event in &events {
+        app.stack
+            .auth
+            .outbox
+            .record(&app.db().await, event)
+            .await
+            .unwrap();
+    }
+
+    let (a, b) = tokio::join!(
+        app.stack.scheduler.sweep_outboxes(Duration::ZERO),
+        app.stack.scheduler.sweep_outboxes(Duration::ZERO)
+    );
+
+    assert_eq!(a.unwrap() + b.unwrap(), 25);
+    assert_eq!(
+        app.drain_queue(USERS_QUEUE).await,
+        25,
+        "every event reached the queue exactly once"
+    );
+    let unpublished: i64 = app
+        .db()
+        .await
+        .query_one(
+            "SELECT count(*) FROM auth.outbox WHERE published_at IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(unpublished, 0);
+}
