@@ -124,6 +124,23 @@ pub struct FunctionEnv {
     template: HashMap<String, String>,
 }
 
+impl FunctionEnv {
+    /// The variables as `KEY=value` lines, for `cargo lambda watch --env-file`, with the
+    /// emulator settings from the process environment.
+    pub fn to_env_file(&self) -> String {
+        let mut vars: std::collections::BTreeMap<&str, String> = std::collections::BTreeMap::new();
+        for (k, v) in self.template.iter().chain(self.forced.iter()) {
+            vars.insert(k, v.clone());
+        }
+        for name in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            if let Some(v) = ProcessEnv.get(name) {
+                vars.insert(name, v);
+            }
+        }
+        vars.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={v}\n")).collect()
+    }
+}
+
 impl Env for FunctionEnv {
     fn get(&self, name: &str) -> Option<String> {
         self.forced
@@ -194,6 +211,18 @@ impl Stack {
             users_worker,
             scheduler,
         })
+    }
+
+    /// Each function's environment as the template gives it here, by binary.
+    pub fn function_envs(&self) -> Vec<(String, FunctionEnv)> {
+        self.template
+            .functions()
+            .into_iter()
+            .map(|f| {
+                let env = function_env(&self.template, &f, &self.provisioned, &self.config);
+                (f.binary, env)
+            })
+            .collect()
     }
 
     /// The HTTP routers, by function binary.

@@ -17,6 +17,11 @@ async fn main() -> anyhow::Result<()> {
     let config = DevstackConfig::from_env(&ProcessEnv)?;
     let provision_only = std::env::args().any(|a| a == "--provision-only");
     let stack = Stack::start(config.clone()).await?;
+    let env_dir = config.signing_key_file.parent().map(|d| d.join("functions")).unwrap_or_default();
+    std::fs::create_dir_all(&env_dir)?;
+    for (binary, env) in stack.function_envs() {
+        std::fs::write(env_dir.join(format!("{binary}.env")), env.to_env_file())?;
+    }
     if provision_only {
         println!(
             "provisioned stack {} and migrated the database",
@@ -49,10 +54,12 @@ async fn main() -> anyhow::Result<()> {
         "\nLectern is up.\n  API:      http://{address}/api/v1\n  OpenAPI:  http://{address}/api/v1/openapi.json\n  \
          Mail:     sent mail is kept by the emulator: curl -s {moto}/moto-api/data.json | python3 -c \
          'import json,sys; [print(m[\"destinations\"], m[\"subject\"], m[\"body\"], sep=\"\\n\", end=\"\\n\\n\") for m in json.load(sys.stdin)[\"ses\"][\"Message\"]]'\n  \
-         Stack:    {} (bus {}, database {})\n",
+         Stack:    {} (bus {}, database {})\n  \
+         Lambda:   each function's environment is in {}/<binary>.env (cargo lambda watch --env-file)\n",
         config.stack,
         stack.provisioned.event_bus,
         redact(&config.database_url),
+        env_dir.display(),
     );
     axum::serve(
         listener,

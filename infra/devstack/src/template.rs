@@ -104,10 +104,10 @@ impl Template {
     }
 
     fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (String, &'a Value)> + 'a {
-        self.resources.iter().filter_map(move |(id, res)| {
-            (res.get("Type").and_then(Value::as_str) == Some(kind))
-                .then(|| (id.as_str().unwrap_or_default().to_string(), res))
-        })
+        self.resources
+            .iter()
+            .filter(move |(_, res)| res.get("Type").and_then(Value::as_str) == Some(kind))
+            .map(|(id, res)| (id.as_str().unwrap_or_default().to_string(), res))
     }
 
     fn props(res: &Value) -> &Value {
