@@ -26,13 +26,18 @@ fn env(name: &str) -> String {
 }
 
 fn with_database(url: &str, database: &str) -> String {
-    let (base, _) = url.rsplit_once('/').expect("a database url names a database");
+    let (base, _) = url
+        .rsplit_once('/')
+        .expect("a database url names a database");
     format!("{base}/{database}")
 }
 
 async fn admin_client() -> tokio_postgres::Client {
-    let url = std::env::var("DATABASE_ADMIN_URL").unwrap_or_else(|_| with_database(&env("DATABASE_URL"), "postgres"));
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connecting as admin");
+    let url = std::env::var("DATABASE_ADMIN_URL")
+        .unwrap_or_else(|_| with_database(&env("DATABASE_URL"), "postgres"));
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connecting as admin");
     tokio::spawn(connection);
     client
 }
@@ -50,25 +55,45 @@ async fn template_database() -> &'static str {
                 }
             }
             text.push_str(include_str!("../../shared/src/migrate.rs"));
-            let name = format!("lectern_tmpl_{}", &lectern_shared::tokens::sha256_hex(text.as_bytes())[..12]);
+            let name = format!(
+                "lectern_tmpl_{}",
+                &lectern_shared::tokens::sha256_hex(text.as_bytes())[..12]
+            );
             // Another test process may be creating it: serialise on an advisory lock.
             let admin = admin_client().await;
-            admin.execute("SELECT pg_advisory_lock(4242)", &[]).await.unwrap();
+            admin
+                .execute("SELECT pg_advisory_lock(4242)", &[])
+                .await
+                .unwrap();
             let exists = admin
                 .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
                 .await
                 .unwrap()
                 .is_some();
             if !exists {
-                admin.batch_execute(&format!("CREATE DATABASE {name}_new")).await.unwrap();
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name}_new"))
+                    .await
+                    .unwrap();
                 let url = with_database(&env("DATABASE_URL"), &format!("{name}_new"));
-                let pool = lectern_shared::db::pool(&lectern_shared::db::DbConfig::from_url(&url, 1).unwrap()).unwrap();
-                lectern_migrate::run(&pool).await.expect("migrating the template database");
+                let pool = lectern_shared::db::pool(
+                    &lectern_shared::db::DbConfig::from_url(&url, 1).unwrap(),
+                )
+                .unwrap();
+                lectern_migrate::run(&pool)
+                    .await
+                    .expect("migrating the template database");
                 pool.close();
                 drop(pool);
-                admin.batch_execute(&format!("ALTER DATABASE {name}_new RENAME TO {name}")).await.unwrap();
+                admin
+                    .batch_execute(&format!("ALTER DATABASE {name}_new RENAME TO {name}"))
+                    .await
+                    .unwrap();
             }
-            admin.execute("SELECT pg_advisory_unlock(4242)", &[]).await.unwrap();
+            admin
+                .execute("SELECT pg_advisory_unlock(4242)", &[])
+                .await
+                .unwrap();
             name
         })
         .await
@@ -92,16 +117,34 @@ impl Reply {
     pub fn error_fields(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|e| e.iter().filter_map(|e| e["field"].as_str().map(str::to_string)).collect())
+            .map(|e| {
+                e.iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     #[track_caller]
     pub fn assert_problem(&self, status: u16) -> &Self {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "body: {}", self.text);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "body: {}",
+            self.text
+        );
         assert_eq!(self.body["status"], status);
-        assert!(self.body["title"].is_string() && self.body["type"].is_string() && self.body["detail"].is_string());
+        assert!(
+            self.body["title"].is_string()
+                && self.body["type"].is_string()
+                && self.body["detail"].is_string()
+        );
         self
     }
 }
@@ -117,8 +160,15 @@ pub struct Mail {
 impl Mail {
     /// The token at the end of the first link to `path` in the mail.
     pub fn token_after(&self, marker: &str) -> String {
-        let start = self.body.find(marker).unwrap_or_else(|| panic!("no {marker} in mail: {}", self.body)) + marker.len();
-        self.body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+        let start = self
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no {marker} in mail: {}", self.body))
+            + marker.len();
+        self.body[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect()
     }
 }
 
@@ -152,12 +202,18 @@ impl TestApp {
             .await
             .expect("cloning the template database");
         let stack_name = format!("t{}", &Uuid::new_v4().simple().to_string()[..12]);
-        let mut overrides: HashMap<String, String> =
-            overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        overrides.entry("AUTH_MIN_RESPONSE_MS".into()).or_insert_with(|| "0".into());
+        let mut overrides: HashMap<String, String> = overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        overrides
+            .entry("AUTH_MIN_RESPONSE_MS".into())
+            .or_insert_with(|| "0".into());
         let config = DevstackConfig {
             database_url: with_database(&env("DATABASE_URL"), &database),
-            aws: AwsSettings { endpoint_url: Some(env("AWS_ENDPOINT_URL")) },
+            aws: AwsSettings {
+                endpoint_url: Some(env("AWS_ENDPOINT_URL")),
+            },
             stack: stack_name,
             port: 0,
             public_base_url: "http://lectern.test".into(),
@@ -174,7 +230,11 @@ impl TestApp {
         };
         let stack = Stack::start(config).await.expect("starting the stack");
         let gateway = stack.gateway().expect("building the gateway");
-        Self { stack, gateway, database }
+        Self {
+            stack,
+            gateway,
+            database,
+        }
     }
 
     pub async fn db(&self) -> deadpool_postgres::Client {
@@ -184,18 +244,42 @@ impl TestApp {
     /// Sends a request through the gateway, from `ip`.
     pub async fn send_raw(&self, request: Request<Body>, ip: [u8; 4]) -> Reply {
         let mut request = request;
-        request.extensions_mut().insert(ConnectInfo(SocketAddr::from((ip, 40000))));
-        let response = self.gateway.clone().oneshot(request).await.expect("the gateway answers");
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((ip, 40000))));
+        let response = self
+            .gateway
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the gateway answers");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("a body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
         let text = String::from_utf8_lossy(&bytes).to_string();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, headers, body, text }
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>, token: Option<&str>) -> Reply {
-        self.call_from(method, path, body, token, [10, 0, 0, 1]).await
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> Reply {
+        self.call_from(method, path, body, token, [10, 0, 0, 1])
+            .await
     }
 
     pub async fn call_from(
@@ -206,12 +290,17 @@ impl TestApp {
         token: Option<&str>,
         ip: [u8; 4],
     ) -> Reply {
-        let mut builder = Request::builder().method(method).uri(path).header("user-agent", "lectern-tests/1.0");
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("user-agent", "lectern-tests/1.0");
         if let Some(token) = token {
             builder = builder.header("authorization", format!("Bearer {token}"));
         }
         let request = match body {
-            Some(body) => builder.header("content-type", "application/json").body(Body::from(body.to_string())),
+            Some(body) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
             None => builder.body(Body::empty()),
         }
         .unwrap();
@@ -228,7 +317,10 @@ impl TestApp {
 
     /// A unique address for this test.
     pub fn email(&self, name: &str) -> String {
-        format!("{name}.{}@example.com", &Uuid::new_v4().simple().to_string()[..10])
+        format!(
+            "{name}.{}@example.com",
+            &Uuid::new_v4().simple().to_string()[..10]
+        )
     }
 
     pub async fn signup(&self, email: &str) -> Reply {
@@ -240,7 +332,11 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Reply {
-        self.post("/api/v1/auth/login", serde_json::json!({ "email": email, "password": password })).await
+        self.post(
+            "/api/v1/auth/login",
+            serde_json::json!({ "email": email, "password": password }),
+        )
+        .await
     }
 
     /// Signs a new user up and in.
@@ -259,8 +355,7 @@ impl TestApp {
 
     /// Every mail the emulator holds for `to`, oldest first.
     pub async fn mails_to(&self, to: &str) -> Vec<Mail> {
-        let url = format!("{}/moto-api/data.json", env("AWS_ENDPOINT_URL"));
-        let data: Value = reqwest::get(url).await.expect("the emulator answers").json().await.expect("json");
+        let data = emulator_state().await;
         data["ses"]["Message"]
             .as_array()
             .into_iter()
@@ -298,11 +393,70 @@ impl TestApp {
     pub async fn drain_queue(&self, queue: &str) -> usize {
         let mut total = 0;
         loop {
-            let n = self.stack.poll_once(queue, Duration::from_secs(1)).await.expect("polling the queue");
+            let n = self
+                .stack
+                .poll_once(queue, Duration::from_secs(1))
+                .await
+                .expect("polling the queue");
             if n == 0 {
                 return total;
             }
             total += n;
         }
     }
+}
+
+// Helpers for requests `post` cannot make and for the tokens a test forges.
+impl TestApp {
+    /// POSTs `body` byte for byte as `content_type`: malformed JSON, other media types.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<Body>) -> Reply {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("user-agent", "lectern-tests/1.0")
+            .header("content-type", content_type)
+            .body(body.into())
+            .unwrap();
+        self.send_raw(request, [10, 0, 0, 1]).await
+    }
+
+    /// Signs an existing user in once more: another device, another session.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Session {
+        let reply = self.login(email, password).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        Session {
+            email: email.to_string(),
+            access_token: reply.body["access_token"].as_str().unwrap().to_string(),
+            refresh_token: reply.body["refresh_token"].as_str().unwrap().to_string(),
+            session_id: reply.body["session_id"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// The key this stack signs access tokens with, to forge tokens as an attacker with the
+    /// key (or a test of the claims) would.
+    pub fn signing_key(&self) -> lectern_shared::jwt::SigningKey {
+        let encoded = std::fs::read_to_string(&self.stack.config.signing_key_file)
+            .expect("reading the stack's signing key");
+        lectern_shared::jwt::SigningKey::from_base64(&encoded).expect("a usable signing key")
+    }
+}
+
+/// The emulator's whole state (`/moto-api/data.json`). Moto answers a 500 now and then while
+/// other tests write to it (a DynamoDB item changes between its serialisability check and the
+/// final `json.dumps`); a read a moment later succeeds.
+async fn emulator_state() -> Value {
+    let url = format!("{}/moto-api/data.json", env("AWS_ENDPOINT_URL"));
+    let mut failure = String::new();
+    for _ in 0..10 {
+        match reqwest::get(&url).await {
+            Ok(response) if response.status().is_success() => match response.json().await {
+                Ok(data) => return data,
+                Err(err) => failure = err.to_string(),
+            },
+            Ok(response) => failure = format!("status {}", response.status()),
+            Err(err) => failure = err.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the emulator's state could not be read: {failure}");
 }
