@@ -15,10 +15,11 @@ CFN_LINT := $(PYTHON) -c 'import sys; from importlib.metadata import entry_point
 	ep = next(iter(entry_points(group="console_scripts", name="cfn-lint"))); \
 	sys.argv[0] = "cfn-lint"; sys.exit(ep.load()())'
 
-.PHONY: help dev test stop reset status lint fmt
+.PHONY: help dev provision test stop reset status lint fmt
 
 help:
 	@echo 'make dev     start PostgreSQL + moto, then the devstack (every function, one base URL)'
+	@echo 'make provision  start PostgreSQL + moto, create the template'"'"'s AWS resources in moto, migrate'
 	@echo 'make test    start PostgreSQL + moto, then cargo test --workspace (RUST_TEST_THREADS, default 8)'
 	@echo 'make stop    stop PostgreSQL + moto (data kept)'
 	@echo 'make reset   stop them and delete all local state'
@@ -29,6 +30,10 @@ help:
 dev:
 	infra/local/up.sh
 	source '$(ENV_FILE)' && cargo run -p lectern-devstack --
+
+provision:
+	infra/local/up.sh
+	source '$(ENV_FILE)' && cargo run -p lectern-devstack -- --provision-only
 
 test:
 	infra/local/up.sh

@@ -4,6 +4,7 @@
 //! that every function configures, logs, talks to PostgreSQL and AWS, authenticates callers
 //! and answers errors the same way.
 
+pub mod authz;
 pub mod aws;
 pub mod config;
 pub mod db;

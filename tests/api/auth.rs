@@ -1146,9 +1146,6 @@ async fn a_rotated_refresh_token_whose_successor_was_already_used_is_refused_wit
 }
 
 #[tokio::test]
-#[ignore = "bug: functions/auth/src/sessions.rs refresh locks only the session row (FOR UPDATE OF s), \
-            so a refresh that waited on the lock reads the refresh token's pre-rotation row, rotates \
-            it again and answers a different successor (or 401); lock rt too: FOR UPDATE OF s, rt"]
 async fn ten_parallel_refreshes_with_one_token_all_get_the_same_successor() {
     let app = TestApp::spawn().await;
     let session = app.signed_in_user("ada").await;

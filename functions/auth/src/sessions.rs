@@ -299,7 +299,7 @@ pub async fn refresh(
                  JOIN auth.user_sessions s ON s.id = rt.session_id
                  JOIN auth.users u ON u.id = s.user_id
                  WHERE rt.token_hash = $1
-                 FOR UPDATE OF s",
+                 FOR UPDATE OF s, rt",
             )
             .await?,
             &[&hash, &state.config.refresh_reuse_grace.as_secs_f64()],

@@ -132,12 +132,20 @@ impl FunctionEnv {
         for (k, v) in self.template.iter().chain(self.forced.iter()) {
             vars.insert(k, v.clone());
         }
-        for name in ["AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        for name in [
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        ] {
             if let Some(v) = ProcessEnv.get(name) {
                 vars.insert(name, v);
             }
         }
-        vars.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={v}\n")).collect()
+        vars.iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect()
     }
 }
 

@@ -17,7 +17,11 @@ async fn main() -> anyhow::Result<()> {
     let config = DevstackConfig::from_env(&ProcessEnv)?;
     let provision_only = std::env::args().any(|a| a == "--provision-only");
     let stack = Stack::start(config.clone()).await?;
-    let env_dir = config.signing_key_file.parent().map(|d| d.join("functions")).unwrap_or_default();
+    let env_dir = config
+        .signing_key_file
+        .parent()
+        .map(|d| d.join("functions"))
+        .unwrap_or_default();
     std::fs::create_dir_all(&env_dir)?;
     for (binary, env) in stack.function_envs() {
         std::fs::write(env_dir.join(format!("{binary}.env")), env.to_env_file())?;
