@@ -146,17 +146,32 @@ impl EventPublisher {
 }
 
 /// One schema's outbox.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Outbox {
     schema: String,
     publisher: EventPublisher,
+    pool: deadpool_postgres::Pool,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("schema", &self.schema)
+            .field("publisher", &self.publisher)
+            .finish()
+    }
 }
 
 impl Outbox {
-    pub fn new(schema: impl Into<String>, publisher: EventPublisher) -> Self {
+    pub fn new(
+        schema: impl Into<String>,
+        publisher: EventPublisher,
+        pool: deadpool_postgres::Pool,
+    ) -> Self {
         Self {
             schema: schema.into(),
             publisher,
+            pool,
         }
     }
 
@@ -189,14 +204,36 @@ impl Outbox {
         Ok(())
     }
 
+    /// Records `events` in `tx`, commits, then publishes them: the change and its events
+    /// commit together or not at all.
+    pub async fn commit(
+        &self,
+        tx: deadpool_postgres::Transaction<'_>,
+        events: &[Envelope],
+    ) -> Result<(), tokio_postgres::Error> {
+        for event in events {
+            self.record(&tx, event).await?;
+        }
+        tx.commit().await?;
+        self.publish_committed(events).await;
+        Ok(())
+    }
+
     /// After commit: publishes `events` and marks what was accepted. Never fails the caller's
     /// request; what stays unpublished is swept later.
-    pub async fn publish_committed(&self, db: &impl GenericClient, events: &[Envelope]) {
+    pub async fn publish_committed(&self, events: &[Envelope]) {
         if events.is_empty() {
             return;
         }
         let accepted = self.publisher.publish(events).await;
-        if let Err(err) = self.mark_published(db, &accepted).await {
+        let marked = match self.pool.get().await {
+            Ok(db) => self
+                .mark_published(&db, &accepted)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(err) => Err(err.into()),
+        };
+        if let Err(err) = marked {
             tracing::warn!(error = ?err, "could not mark events published; the sweep will resend them");
         }
     }

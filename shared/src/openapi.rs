@@ -94,6 +94,8 @@ fn shared_ref(status: &str) -> RefOr<Response> {
 pub fn finish(mut doc: OpenApi, title: &str) -> OpenApi {
     doc.info.title = title.to_string();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc.info.contact = None;
+    doc.info.license = Some(utoipa::openapi::License::new("MIT"));
     doc.info.description = Some(
         "Lectern: articles, courses and the people around them. Errors are RFC 9457 problem+json."
             .into(),

@@ -136,9 +136,7 @@ pub async fn signup(
         );
         (event, None)
     };
-    state.outbox.record(&tx, &event).await?;
-    tx.commit().await?;
-    state.outbox.publish_committed(&db, &[event]).await;
+    state.outbox.commit(tx, &[event]).await?;
     match verification {
         Some(token) => state.mailer.send_verification(email.as_str(), &token).await,
         None => state.mailer.send_account_exists(email.as_str()).await,
@@ -203,9 +201,7 @@ pub async fn verify_email(
         Some(user_id),
         json!({ "user_id": user_id, "email": email }),
     );
-    state.outbox.record(&tx, &event).await?;
-    tx.commit().await?;
-    state.outbox.publish_committed(&db, &[event]).await;
+    state.outbox.commit(tx, &[event]).await?;
     Ok(Json(Verified {
         email,
         email_verified: true,
@@ -243,9 +239,7 @@ pub async fn resend_verification(
         Some(caller.user_id),
         json!({ "user_id": caller.user_id }),
     );
-    state.outbox.record(&tx, &event).await?;
-    tx.commit().await?;
-    state.outbox.publish_committed(&db, &[event]).await;
+    state.outbox.commit(tx, &[event]).await?;
     state.mailer.send_verification(&caller.email, &token).await;
     Ok((
         StatusCode::ACCEPTED,
@@ -340,8 +334,6 @@ pub async fn ensure_account(
         Some(id),
         json!({ "user_id": id, "email": email.as_str(), "first_name": first_name, "last_name": last_name }),
     );
-    state.outbox.record(&tx, &event).await?;
-    tx.commit().await?;
-    state.outbox.publish_committed(&db, &[event]).await;
+    state.outbox.commit(tx, &[event]).await?;
     Ok(id)
 }

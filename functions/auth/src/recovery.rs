@@ -115,9 +115,7 @@ pub async fn forgot_password(
             Some(user_id),
             json!({ "user_id": user_id, "ip_address": client.ip }),
         );
-        state.outbox.record(&tx, &event).await?;
-        tx.commit().await?;
-        state.outbox.publish_committed(&db, &[event]).await;
+        state.outbox.commit(tx, &[event]).await?;
         state.mailer.send_reset(email.as_str(), &token).await;
     }
     pad_response(started, state.config.min_response_time).await;
@@ -178,9 +176,7 @@ pub async fn reset_password(
         Some(user_id),
         json!({ "user_id": user_id, "sessions_revoked": sessions, "ip_address": client.ip }),
     );
-    state.outbox.record(&tx, &event).await?;
-    tx.commit().await?;
-    state.outbox.publish_committed(&db, &[event]).await;
+    state.outbox.commit(tx, &[event]).await?;
     state.mailer.send_password_changed(&email).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -250,9 +246,7 @@ pub async fn change_password(
         Some(caller.user_id),
         json!({ "user_id": caller.user_id, "sessions_revoked": sessions, "ip_address": client.ip }),
     );
-    state.outbox.record(&tx, &event).await?;
-    tx.commit().await?;
-    state.outbox.publish_committed(&db, &[event]).await;
+    state.outbox.commit(tx, &[event]).await?;
     state.mailer.send_password_changed(&caller.email).await;
     Ok(StatusCode::NO_CONTENT)
 }

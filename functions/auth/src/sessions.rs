@@ -230,7 +230,7 @@ pub async fn login(
             json!({ "email": email.as_str(), "reason": reason, "ip_address": client.ip, "user_agent": client.user_agent }),
         );
         state.outbox.record(&db, &event).await?;
-        state.outbox.publish_committed(&db, &[event]).await;
+        state.outbox.publish_committed(&[event]).await;
         return Err(invalid_credentials());
     };
     let user_id: Uuid = user.get(0);
@@ -255,9 +255,7 @@ pub async fn login(
         Some(user_id),
         json!({ "user_id": user_id, "session_id": session_id, "ip_address": client.ip, "user_agent": client.user_agent }),
     );
-    state.outbox.record(&tx, &event).await?;
-    tx.commit().await?;
-    state.outbox.publish_committed(&db, &[event]).await;
+    state.outbox.commit(tx, &[event]).await?;
     if let Err(err) = state.throttle.clear(&account_limit).await {
         tracing::warn!(error = ?err, "could not clear the failed-login counter");
     }
@@ -381,9 +379,7 @@ pub async fn refresh(
         Some(user_id),
         json!({ "user_id": user_id, "session_id": session_id, "ip_address": client.ip, "user_agent": client.user_agent }),
     );
-    state.outbox.record(&tx, &event).await?;
-    tx.commit().await?;
-    state.outbox.publish_committed(&db, &[event]).await;
+    state.outbox.commit(tx, &[event]).await?;
     Err(invalid_refresh_token())
 }
 
@@ -425,9 +421,7 @@ pub async fn logout(
         Some(user_id),
         json!({ "user_id": user_id, "session_id": session_id, "ip_address": client.ip }),
     );
-    state.outbox.record(&tx, &event).await?;
-    tx.commit().await?;
-    state.outbox.publish_committed(&db, &[event]).await;
+    state.outbox.commit(tx, &[event]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -451,9 +445,7 @@ pub async fn logout_all(
         Some(caller.user_id),
         json!({ "user_id": caller.user_id, "sessions": count, "ip_address": client.ip }),
     );
-    state.outbox.record(&tx, &event).await?;
-    tx.commit().await?;
-    state.outbox.publish_committed(&db, &[event]).await;
+    state.outbox.commit(tx, &[event]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -568,9 +560,7 @@ pub async fn revoke_session(
         Some(caller.user_id),
         json!({ "user_id": caller.user_id, "session_id": id }),
     );
-    state.outbox.record(&tx, &event).await?;
-    tx.commit().await?;
-    state.outbox.publish_committed(&db, &[event]).await;
+    state.outbox.commit(tx, &[event]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -92,6 +92,7 @@ impl AppState {
         let outbox = Outbox::new(
             SCHEMA,
             EventPublisher::new(EventBridgeClient::new(sdk), config.event_bus.clone()),
+            pool.clone(),
         );
         let throttle = Throttle::new(
             aws_sdk_dynamodb::Client::new(sdk),

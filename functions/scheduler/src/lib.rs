@@ -69,7 +69,7 @@ impl Scheduler {
             .collect();
         let mut published = 0;
         for schema in schemas {
-            let outbox = Outbox::new(schema.as_str(), self.publisher.clone());
+            let outbox = Outbox::new(schema.as_str(), self.publisher.clone(), self.pool.clone());
             let n = outbox.sweep(&mut client, grace, SWEEP_BATCH).await?;
             if n > 0 {
                 tracing::info!(schema = schema.as_str(), published = n, "swept the outbox");
