@@ -180,6 +180,10 @@ impl<'de> Deserialize<'de> for Flags {
 pub struct Grants(BTreeMap<Module, Flags>);
 
 impl Grants {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn grant(&mut self, module: Module, flags: Flags) {
         let entry = self.0.entry(module).or_default();
         *entry = entry.union(flags);
@@ -211,6 +215,18 @@ impl Grants {
             )))
         }
     }
+}
+
+/// What an access token says a user may do: the summary the users service computes and the
+/// auth service signs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    #[serde(default)]
+    pub grants: Grants,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<uuid::Uuid>,
 }
 
 #[cfg(test)]

@@ -172,6 +172,20 @@ impl AuthUser {
     pub fn session_id(&self) -> Uuid {
         self.claims.sid
     }
+
+    /// 403 unless the caller holds `module.action`: the one way a handler says what it needs,
+    /// e.g. `caller.require(Module::Articles, Action::Publish)?`.
+    pub fn require(
+        &self,
+        module: crate::authz::Module,
+        action: crate::authz::Action,
+    ) -> Result<(), ApiError> {
+        self.claims.perms.require(module, action)
+    }
+
+    pub fn can(&self, module: crate::authz::Module, action: crate::authz::Action) -> bool {
+        self.claims.perms.allows(module, action)
+    }
 }
 
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {

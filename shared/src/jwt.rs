@@ -15,7 +15,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::tokens::sha256_hex;
+use crate::{
+    authz::{Access, Grants},
+    config::{self, ConfigError, Env},
+    tokens::sha256_hex,
+};
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`.
 pub const LEEWAY_SECS: i64 = 5;
@@ -52,6 +56,15 @@ pub struct Claims {
     pub jti: Uuid,
     #[serde(default)]
     pub email_verified: bool,
+    /// Effective permissions, per module (`{"articles": "vcep"}`).
+    #[serde(default, skip_serializing_if = "Grants::is_empty")]
+    pub perms: Grants,
+    /// Names of the roles held, directly or through groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// Ids of the groups the user belongs to, directly (ancestors are implied).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Uuid>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -217,6 +230,16 @@ pub struct TokenParties {
     pub audience: String,
 }
 
+impl TokenParties {
+    /// `JWT_ISSUER` (default `lectern`) and `JWT_AUDIENCE` (default `lectern-api`).
+    pub fn from_env(env: &dyn Env) -> Self {
+        Self {
+            issuer: config::optional(env, "JWT_ISSUER").unwrap_or_else(|| "lectern".into()),
+            audience: config::optional(env, "JWT_AUDIENCE").unwrap_or_else(|| "lectern-api".into()),
+        }
+    }
+}
+
 /// Verifies access tokens against a set of public keys (the current one and, during a key
 /// rotation, the previous ones).
 #[derive(Debug, Clone)]
@@ -233,6 +256,23 @@ impl JwtVerifier {
 
     pub fn parties(&self) -> &TokenParties {
         &self.parties
+    }
+
+    /// The verifier of a service that does not sign: `JWT_PUBLIC_KEYS` (comma-separated
+    /// base64 Ed25519 public keys, the current one and any still-valid previous ones),
+    /// `JWT_ISSUER` and `JWT_AUDIENCE`.
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let keys = config::required(env, "JWT_PUBLIC_KEYS")?
+            .split(',')
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| {
+                PublicKey::from_base64(k).map_err(|reason| ConfigError::Invalid {
+                    name: "JWT_PUBLIC_KEYS",
+                    reason,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::new(keys, TokenParties::from_env(env)))
     }
 
     pub fn jwks(&self) -> Jwks {
@@ -326,7 +366,13 @@ impl TokenIssuer {
         JwtVerifier::new(keys, self.parties.clone())
     }
 
-    pub fn issue(&self, user_id: Uuid, session_id: Uuid, email_verified: bool) -> String {
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        email_verified: bool,
+        access: &Access,
+    ) -> String {
         let now = Utc::now().timestamp();
         self.sign(Claims {
             iss: self.parties.issuer.clone(),
@@ -337,6 +383,9 @@ impl TokenIssuer {
             exp: now + self.ttl_secs,
             jti: Uuid::now_v7(),
             email_verified,
+            perms: access.grants.clone(),
+            roles: access.roles.clone(),
+            groups: access.groups.clone(),
         })
     }
 
@@ -361,7 +410,9 @@ mod tests {
         let issuer = TokenIssuer::new(SigningKey::generate(), parties(), 900);
         let verifier = issuer.verifier([]);
         let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
-        let claims = verifier.verify(&issuer.issue(user, session, true)).unwrap();
+        let claims = verifier
+            .verify(&issuer.issue(user, session, true, &Access::default()))
+            .unwrap();
         assert_eq!(
             (claims.sub, claims.sid, claims.email_verified),
             (user, session, true)
@@ -381,7 +432,7 @@ mod tests {
     fn expiry_allows_only_the_leeway() {
         let issuer = TokenIssuer::new(SigningKey::generate(), parties(), 60);
         let verifier = issuer.verifier([]);
-        let token = issuer.issue(Uuid::now_v7(), Uuid::now_v7(), false);
+        let token = issuer.issue(Uuid::now_v7(), Uuid::now_v7(), false, &Access::default());
         let now = Utc::now().timestamp();
         assert!(
             verifier
@@ -398,7 +449,7 @@ mod tests {
     fn another_keys_signature_is_rejected() {
         let issuer = TokenIssuer::new(SigningKey::generate(), parties(), 60);
         let stranger = TokenIssuer::new(SigningKey::generate(), parties(), 60);
-        let token = stranger.issue(Uuid::now_v7(), Uuid::now_v7(), false);
+        let token = stranger.issue(Uuid::now_v7(), Uuid::now_v7(), false, &Access::default());
         assert_eq!(
             issuer.verifier([]).verify(&token),
             Err(JwtError::UnknownKey)

@@ -290,3 +290,153 @@ async fn overlapping_sweeps_publish_each_event_once() {
         .get(0);
     assert_eq!(unpublished, 0);
 }
+
+async fn publish_access_changed(
+    app: &TestApp,
+    user_id: Uuid,
+    access: serde_json::Value,
+) -> Envelope {
+    let event = Envelope::new(
+        "lectern.users",
+        "user.access_changed",
+        None,
+        json!({ "user_id": user_id, "access": access }),
+    );
+    let accepted = app
+        .stack
+        .auth
+        .outbox
+        .publisher()
+        .publish(std::slice::from_ref(&event))
+        .await;
+    assert_eq!(accepted, [event.id]);
+    event
+}
+
+fn access_token_claims(token: &str) -> serde_json::Value {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_access_summary_from_the_users_service_is_in_the_next_access_token() {
+    let app = TestApp::spawn().await;
+    let session = app.signed_in_user("ada").await;
+    let user_id: Uuid = app
+        .db()
+        .await
+        .query_one(
+            "SELECT id FROM auth.users WHERE email = $1",
+            &[&session.email],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        access_token_claims(&session.access_token)
+            .get("perms")
+            .is_none(),
+        "no permissions before any role"
+    );
+    let group = Uuid::now_v7();
+
+    publish_access_changed(
+        &app,
+        user_id,
+        json!({ "grants": { "articles": "vcedp", "comments": "vc" }, "roles": ["Editor"], "groups": [group] }),
+    )
+    .await;
+    assert_eq!(
+        app.drain_queue("AuthQueue").await,
+        1,
+        "the rule routes user.access_changed to the auth queue"
+    );
+    let refreshed = app
+        .post(
+            "/api/v1/auth/refresh",
+            json!({ "refresh_token": session.refresh_token }),
+        )
+        .await;
+
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
+    let claims = access_token_claims(refreshed.body["access_token"].as_str().unwrap());
+    assert_eq!(
+        claims["perms"],
+        json!({ "articles": "vcedp", "comments": "vc" })
+    );
+    assert_eq!(claims["roles"], json!(["Editor"]));
+    assert_eq!(claims["groups"], json!([group]));
+    let login = app.login(&session.email, crate::helpers::PASSWORD).await;
+    assert_eq!(
+        access_token_claims(login.body["access_token"].as_str().unwrap())["perms"]["articles"],
+        "vcedp"
+    );
+
+    // The verified claims give handlers their one way to authorize.
+    let verified = app
+        .stack
+        .auth
+        .verifier
+        .verify(refreshed.body["access_token"].as_str().unwrap())
+        .unwrap();
+    let caller = lectern_shared::extract::AuthUser { claims: verified };
+    use lectern_shared::authz::{Action, Module};
+    assert!(caller.require(Module::Articles, Action::Publish).is_ok());
+    assert_eq!(
+        caller
+            .require(Module::Users, Action::View)
+            .unwrap_err()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn an_older_access_summary_never_overwrites_a_newer_one() {
+    let app = TestApp::spawn().await;
+    let session = app.signed_in_user("ada").await;
+    let user_id: Uuid = app
+        .db()
+        .await
+        .query_one(
+            "SELECT id FROM auth.users WHERE email = $1",
+            &[&session.email],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let mut older = Envelope::new(
+        "lectern.users",
+        "user.access_changed",
+        None,
+        json!({ "user_id": user_id, "access": { "grants": { "users": "vcedpm" } } }),
+    );
+    let newer = Envelope::new(
+        "lectern.users",
+        "user.access_changed",
+        None,
+        json!({ "user_id": user_id, "access": { "grants": { "articles": "v" } } }),
+    );
+    older.occurred_at = newer.occurred_at - chrono::Duration::seconds(5);
+
+    app.stack.auth_worker.apply(&newer).await.unwrap();
+    app.stack.auth_worker.apply(&older).await.unwrap();
+    app.stack.auth_worker.apply(&newer).await.unwrap();
+
+    let stored: serde_json::Value = app
+        .db()
+        .await
+        .query_one(
+            "SELECT access FROM auth.user_access WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored["grants"], json!({ "articles": "v" }));
+}

@@ -6,3 +6,4 @@ mod helpers;
 mod auth;
 mod events;
 mod platform;
+mod users;

@@ -84,11 +84,7 @@ impl AuthConfig {
             aws: AwsSettings::from_env(env),
             signing_key,
             previous_public_keys,
-            parties: TokenParties {
-                issuer: config::optional(env, "JWT_ISSUER").unwrap_or_else(|| "lectern".into()),
-                audience: config::optional(env, "JWT_AUDIENCE")
-                    .unwrap_or_else(|| "lectern-api".into()),
-            },
+            parties: TokenParties::from_env(env),
             access_token_ttl: Duration::from_secs(config::parsed_or(
                 env,
                 "ACCESS_TOKEN_TTL_SECS",

@@ -12,6 +12,7 @@ pub mod recovery;
 pub mod sessions;
 pub mod state;
 pub mod throttle;
+pub mod worker;
 
 use axum::Router;
 use lectern_shared::migrate::{Migration, SchemaMigrations};
@@ -23,11 +24,18 @@ pub use state::AppState;
 
 pub const MIGRATIONS: SchemaMigrations = SchemaMigrations {
     schema: state::SCHEMA,
-    migrations: &[Migration {
-        version: 1,
-        name: "accounts_and_sessions",
-        sql: include_str!("../migrations/0001_accounts_and_sessions.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "accounts_and_sessions",
+            sql: include_str!("../migrations/0001_accounts_and_sessions.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "user_access",
+            sql: include_str!("../migrations/0002_user_access.sql"),
+        },
+    ],
 };
 
 fn api() -> OpenApiRouter<AppState> {

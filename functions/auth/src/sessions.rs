@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use lectern_shared::{
     ApiError, ApiResult,
+    authz::Access,
     events::Envelope,
     extract::{ClientInfo, Json, List, PageQuery, Path, encode_cursor},
     tokens,
@@ -66,15 +67,29 @@ fn invalid_refresh_token() -> ApiError {
     ApiError::Unauthorized("The refresh token is invalid, expired or revoked.".into())
 }
 
+/// The stored access summary; none yet (a new account, before the users service has
+/// computed it) means no permissions.
+fn access_of(stored: Option<serde_json::Value>) -> Access {
+    stored
+        .map(|v| {
+            serde_json::from_value(v).unwrap_or_else(|err| {
+                tracing::error!(error = %err, "a stored access summary does not parse; issuing none");
+                Access::default()
+            })
+        })
+        .unwrap_or_default()
+}
+
 fn token_response(
     state: &AppState,
     user_id: Uuid,
     session_id: Uuid,
     verified: bool,
+    access: &Access,
     refresh: String,
 ) -> TokenResponse {
     TokenResponse {
-        access_token: state.issuer.issue(user_id, session_id, verified),
+        access_token: state.issuer.issue(user_id, session_id, verified, access),
         token_type: "Bearer".into(),
         expires_in: state.issuer.ttl_secs(),
         refresh_token: refresh,
@@ -203,7 +218,9 @@ pub async fn login(
     let user = db
         .query_opt(
             &db.prepare_cached(
-                "SELECT id, password_hash, status, email_verified FROM auth.users WHERE email = $1",
+                "SELECT u.id, u.password_hash, u.status, u.email_verified, a.access
+                 FROM auth.users u LEFT JOIN auth.user_access a ON a.user_id = u.id
+                 WHERE u.email = $1",
             )
             .await?,
             &[&email.as_str()],
@@ -235,6 +252,7 @@ pub async fn login(
     };
     let user_id: Uuid = user.get(0);
     let verified: bool = user.get(3);
+    let access = access_of(user.get(4));
     let rehash = if verdict == Verdict::ValidNeedsRehash {
         let password = body.password.clone();
         Some(passwords::blocking(move || passwords::hash(&password)).await??)
@@ -260,7 +278,7 @@ pub async fn login(
         tracing::warn!(error = ?err, "could not clear the failed-login counter");
     }
     Ok(Json(token_response(
-        &state, user_id, session_id, verified, refresh,
+        &state, user_id, session_id, verified, &access, refresh,
     )))
 }
 
@@ -292,10 +310,11 @@ pub async fn refresh(
                         COALESCE(now() - rt.rotated_at <= make_interval(secs => $2), false),
                         rt.successor_hash = s.token_hash, rt.successor_sealed,
                         s.user_id, s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'ACTIVE',
-                        u.email_verified
+                        u.email_verified, a.access
                  FROM auth.refresh_tokens rt
                  JOIN auth.user_sessions s ON s.id = rt.session_id
                  JOIN auth.users u ON u.id = s.user_id
+                 LEFT JOIN auth.user_access a ON a.user_id = u.id
                  WHERE rt.token_hash = $1
                  FOR UPDATE OF s, rt",
             )
@@ -312,6 +331,7 @@ pub async fn refresh(
     let user_id: Uuid = row.get(5);
     let live: bool = row.get(6);
     let verified: bool = row.get(7);
+    let access = access_of(row.get(8));
     if !live {
         return Err(invalid_refresh_token());
     }
@@ -350,6 +370,7 @@ pub async fn refresh(
             user_id,
             session_id,
             verified,
+            &access,
             successor_token,
         )));
     }
@@ -363,7 +384,7 @@ pub async fn refresh(
             .ok_or_else(invalid_refresh_token)?;
         tx.commit().await?;
         return Ok(Json(token_response(
-            &state, user_id, session_id, verified, successor,
+            &state, user_id, session_id, verified, &access, successor,
         )));
     }
 

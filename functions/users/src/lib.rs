@@ -10,9 +10,16 @@ pub const SCHEMA: &str = "users";
 
 pub const MIGRATIONS: SchemaMigrations = SchemaMigrations {
     schema: SCHEMA,
-    migrations: &[Migration {
-        version: 1,
-        name: "profiles",
-        sql: include_str!("../migrations/0001_profiles.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "profiles",
+            sql: include_str!("../migrations/0001_profiles.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "access_control",
+            sql: include_str!("../migrations/0002_access_control.sql"),
+        },
+    ],
 };

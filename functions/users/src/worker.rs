@@ -24,6 +24,7 @@ pub struct Worker {
 #[derive(Debug, Deserialize)]
 struct UserCreated {
     user_id: Uuid,
+    email: String,
     first_name: String,
     last_name: String,
 }
@@ -63,9 +64,9 @@ impl Worker {
             "user.created" => {
                 let data: UserCreated = event.data_as()?;
                 tx.execute(
-                    "INSERT INTO users.users (id, first_name, last_name) VALUES ($1, $2, $3)
+                    "INSERT INTO users.users (id, email, first_name, last_name) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (id) DO NOTHING",
-                    &[&data.user_id, &data.first_name, &data.last_name],
+                    &[&data.user_id, &data.email.to_lowercase(), &data.first_name, &data.last_name],
                 )
                 .await
                 .context("creating the profile")?;

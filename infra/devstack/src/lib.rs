@@ -175,6 +175,7 @@ pub struct Stack {
     pub provisioned: Provisioned,
     pub template: Arc<Template>,
     pub auth: lectern_auth::AppState,
+    pub auth_worker: lectern_auth::worker::Worker,
     pub users_worker: lectern_users::worker::Worker,
     pub scheduler: lectern_scheduler::Scheduler,
 }
@@ -205,6 +206,9 @@ impl Stack {
         };
         let auth_config = lectern_auth::AuthConfig::from_env(&stack_env("auth")?)?;
         let auth = lectern_auth::AppState::build_with(auth_config, &sdk).await?;
+        let auth_worker = lectern_auth::worker::Worker::new(db::pool(&DbConfig::from_env(
+            &stack_env("auth-worker")?,
+        )?)?);
         let users_worker = lectern_users::worker::Worker::new(db::pool(&DbConfig::from_env(
             &stack_env("users-worker")?,
         )?)?);
@@ -216,6 +220,7 @@ impl Stack {
             provisioned,
             template,
             auth,
+            auth_worker,
             users_worker,
             scheduler,
         })
@@ -248,7 +253,15 @@ impl Stack {
             let users = users.clone();
             Box::pin(async move { users.handle_batch(event).await })
         });
-        HashMap::from([("users-worker".to_string(), users)])
+        let auth = self.auth_worker.clone();
+        let auth: BatchHandler = Arc::new(move |event| {
+            let auth = auth.clone();
+            Box::pin(async move { auth.handle_batch(event).await })
+        });
+        HashMap::from([
+            ("users-worker".to_string(), users),
+            ("auth-worker".to_string(), auth),
+        ])
     }
 
     /// The scheduled handlers, by function binary.
