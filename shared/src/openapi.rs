@@ -5,7 +5,7 @@
 //! each operation can give — so the document lists every answer a client can get.
 
 use utoipa::{
-    PartialSchema, ToSchema,
+    PartialSchema,
     openapi::{
         Content, OpenApi, Ref, RefOr, Response, ResponseBuilder,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -116,7 +116,6 @@ pub fn finish(mut doc: OpenApi, title: &str) -> OpenApi {
     components
         .schemas
         .insert("FieldError".into(), FieldError::schema());
-    let _ = <Problem as ToSchema>::name();
     for (_, name, description) in SHARED_RESPONSES {
         components
             .responses

@@ -49,3 +49,73 @@ pub async fn claim_event(
     let inserted = tx.execute(&sql, &[&event.id, &event.type_]).await?;
     Ok(inserted == 1)
 }
+
+/// What a worker does with one event, inside the transaction that records the event as
+/// processed: the effect and the record commit together, so a redelivered event changes
+/// nothing.
+pub trait EventHandler: Send + Sync {
+    /// The schema whose `processed_events` holds this consumer's progress.
+    const SCHEMA: &'static str;
+
+    fn handle(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        event: &Envelope,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// A queue consumer: SQS batches in, partial batch failures out, each event applied once.
+#[derive(Clone)]
+pub struct Consumer<H> {
+    pool: deadpool_postgres::Pool,
+    handler: H,
+}
+
+impl<H: EventHandler> Consumer<H> {
+    pub fn new(pool: deadpool_postgres::Pool, handler: H) -> Self {
+        Self { pool, handler }
+    }
+
+    /// A consumer whose pool comes from the environment (`DATABASE_*`).
+    pub fn from_env(env: &dyn crate::config::Env, handler: H) -> anyhow::Result<Self> {
+        let pool = crate::db::pool(&crate::db::DbConfig::from_env(env)?)?;
+        Ok(Self::new(pool, handler))
+    }
+
+    /// Handles one SQS batch; answers the messages that failed.
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        run_batch(event, |message| async move {
+            self.apply(&envelope_of(&message)?).await
+        })
+        .await
+    }
+
+    /// Applies one event exactly once.
+    pub async fn apply(&self, event: &Envelope) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let mut db = self
+            .pool
+            .get()
+            .await
+            .context("getting a database connection")?;
+        let tx = db.transaction().await?;
+        if !claim_event(&tx, H::SCHEMA, event).await? {
+            tracing::info!(event_id = %event.id, kind = %event.type_, "event already processed");
+            return Ok(());
+        }
+        self.handler.handle(&tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Serves the consumer as a Lambda function fed by an SQS event source mapping.
+    pub async fn run_lambda(self) -> Result<(), lambda_runtime::Error> {
+        let consumer = &self;
+        lambda_runtime::run(lambda_runtime::service_fn(
+            move |event: lambda_runtime::LambdaEvent<SqsEvent>| async move {
+                Ok::<_, lambda_runtime::Error>(consumer.handle_batch(event.payload).await)
+            },
+        ))
+        .await
+    }
+}

@@ -1,24 +1,23 @@
-//! The auth worker: consumes what other services say about users — today the access summary
+//! The auth worker: applies what other services say about users — today the access summary
 //! (`user.access_changed`) that login and refresh sign into access tokens.
 
 use anyhow::Context;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use deadpool_postgres::Transaction;
 use lectern_shared::{
     authz::Access,
-    config::Env,
-    db::{self, DbConfig, Pool},
     events::Envelope,
-    sqs::{claim_event, envelope_of, run_batch},
+    sqs::{Consumer, EventHandler},
 };
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::state::SCHEMA;
 
-#[derive(Clone)]
-pub struct Worker {
-    pool: Pool,
-}
+/// The auth worker as a queue consumer.
+pub type Worker = Consumer<AuthEvents>;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuthEvents;
 
 #[derive(Debug, Deserialize)]
 struct AccessChanged {
@@ -26,35 +25,10 @@ struct AccessChanged {
     access: Access,
 }
 
-impl Worker {
-    pub fn from_env(env: &dyn Env) -> anyhow::Result<Self> {
-        Ok(Self::new(db::pool(&DbConfig::from_env(env)?)?))
-    }
+impl EventHandler for AuthEvents {
+    const SCHEMA: &'static str = SCHEMA;
 
-    pub fn new(pool: Pool) -> Self {
-        Self { pool }
-    }
-
-    /// Handles one SQS batch; answers the messages that failed.
-    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        run_batch(event, |message| self.handle_message(message)).await
-    }
-
-    async fn handle_message(&self, message: SqsMessage) -> anyhow::Result<()> {
-        self.apply(&envelope_of(&message)?).await
-    }
-
-    /// Applies one event exactly once.
-    pub async fn apply(&self, event: &Envelope) -> anyhow::Result<()> {
-        let mut db = self
-            .pool
-            .get()
-            .await
-            .context("getting a database connection")?;
-        let tx = db.transaction().await?;
-        if !claim_event(&tx, SCHEMA, event).await? {
-            return Ok(());
-        }
+    async fn handle(&self, tx: &Transaction<'_>, event: &Envelope) -> anyhow::Result<()> {
         match event.type_.as_str() {
             "user.access_changed" => {
                 let data: AccessChanged = event.data_as()?;
@@ -76,7 +50,6 @@ impl Worker {
             }
             other => tracing::warn!(kind = other, "the auth worker ignores this event type"),
         }
-        tx.commit().await?;
         Ok(())
     }
 }

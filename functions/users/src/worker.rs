@@ -1,25 +1,21 @@
-//! The users worker: consumes the events routed to the users queue.
-//!
-//! Each event is applied in one transaction together with the record that it was processed,
-//! so a redelivered event changes nothing.
+//! The users worker: applies the events routed to the users queue.
 
 use anyhow::Context;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use deadpool_postgres::Transaction;
 use lectern_shared::{
-    config::Env,
-    db::{self, DbConfig, Pool},
     events::Envelope,
-    sqs::{claim_event, envelope_of, run_batch},
+    sqs::{Consumer, EventHandler},
 };
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::SCHEMA;
 
-#[derive(Clone)]
-pub struct Worker {
-    pool: Pool,
-}
+/// The users worker as a queue consumer.
+pub type Worker = Consumer<UsersEvents>;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UsersEvents;
 
 #[derive(Debug, Deserialize)]
 struct UserCreated {
@@ -29,37 +25,10 @@ struct UserCreated {
     last_name: String,
 }
 
-impl Worker {
-    pub fn from_env(env: &dyn Env) -> anyhow::Result<Self> {
-        Ok(Self::new(db::pool(&DbConfig::from_env(env)?)?))
-    }
+impl EventHandler for UsersEvents {
+    const SCHEMA: &'static str = SCHEMA;
 
-    pub fn new(pool: Pool) -> Self {
-        Self { pool }
-    }
-
-    /// Handles one SQS batch; answers the messages that failed.
-    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        run_batch(event, |message| self.handle_message(message)).await
-    }
-
-    async fn handle_message(&self, message: SqsMessage) -> anyhow::Result<()> {
-        let event = envelope_of(&message)?;
-        self.apply(&event).await
-    }
-
-    /// Applies one event exactly once.
-    pub async fn apply(&self, event: &Envelope) -> anyhow::Result<()> {
-        let mut db = self
-            .pool
-            .get()
-            .await
-            .context("getting a database connection")?;
-        let tx = db.transaction().await?;
-        if !claim_event(&tx, SCHEMA, event).await? {
-            tracing::info!(event_id = %event.id, kind = %event.type_, "event already processed");
-            return Ok(());
-        }
+    async fn handle(&self, tx: &Transaction<'_>, event: &Envelope) -> anyhow::Result<()> {
         match event.type_.as_str() {
             "user.created" => {
                 let data: UserCreated = event.data_as()?;
@@ -73,7 +42,6 @@ impl Worker {
             }
             other => tracing::warn!(kind = other, "the users worker ignores this event type"),
         }
-        tx.commit().await?;
         Ok(())
     }
 }

@@ -23,6 +23,7 @@ use lectern_shared::{
     config::{Env, ProcessEnv},
     db::{self, DbConfig, Pool},
     jwt::SigningKey,
+    sqs::Consumer,
 };
 
 use crate::{
@@ -206,12 +207,12 @@ impl Stack {
         };
         let auth_config = lectern_auth::AuthConfig::from_env(&stack_env("auth")?)?;
         let auth = lectern_auth::AppState::build_with(auth_config, &sdk).await?;
-        let auth_worker = lectern_auth::worker::Worker::new(db::pool(&DbConfig::from_env(
-            &stack_env("auth-worker")?,
-        )?)?);
-        let users_worker = lectern_users::worker::Worker::new(db::pool(&DbConfig::from_env(
+        let auth_worker =
+            Consumer::from_env(&stack_env("auth-worker")?, lectern_auth::worker::AuthEvents)?;
+        let users_worker = Consumer::from_env(
             &stack_env("users-worker")?,
-        )?)?);
+            lectern_users::worker::UsersEvents,
+        )?;
         let scheduler = lectern_scheduler::Scheduler::from_env(&stack_env("scheduler")?).await?;
         Ok(Self {
             config,
