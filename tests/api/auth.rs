@@ -155,15 +155,6 @@ async fn revocation(app: &TestApp, session_id: &str) -> Option<String> {
     reason
 }
 
-async fn user_id(app: &TestApp, email: &str) -> Uuid {
-    app.db()
-        .await
-        .query_one("SELECT id FROM auth.users WHERE email = $1", &[&email])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 async fn password_hash(app: &TestApp, email: &str) -> String {
     app.db()
         .await
@@ -407,7 +398,7 @@ async fn signup_with_a_taken_address_answers_exactly_like_a_new_one_and_tells_on
     let app = TestApp::spawn().await;
     let taken = app.email("taken");
     assert_eq!(app.signup(&taken).await.status, StatusCode::ACCEPTED);
-    let owner = user_id(&app, &taken).await;
+    let owner = app.user_id(&taken).await;
 
     let for_a_new_address = app.signup(&app.email("fresh")).await;
     let for_the_taken_address = app.signup(&taken.to_uppercase()).await;
@@ -676,7 +667,7 @@ async fn login_answers_bearer_tokens_and_records_the_session_and_the_last_login(
     let session_id = uuid(reply.body["session_id"].as_str().unwrap());
     let claims = claims_of(access);
     assert_eq!(claims.sid, session_id);
-    assert_eq!(claims.sub, user_id(&app, &email).await);
+    assert_eq!(claims.sub, app.user_id(&email).await);
     assert_eq!(claims.exp - claims.iat, 900);
     assert_eq!(refresh_token.len(), 43);
 
@@ -1269,7 +1260,7 @@ async fn logout_all_without_an_access_token_is_401() {
 async fn me_answers_the_callers_account_and_session() {
     let app = TestApp::spawn().await;
     let session = app.signed_in_user("ada").await;
-    let id = user_id(&app, &session.email).await;
+    let id = app.user_id(&session.email).await;
 
     let reply = me(&app, &session.access_token).await;
 
@@ -1730,7 +1721,7 @@ async fn the_mailed_verification_link_confirms_the_address_once() {
         .await
         .unwrap();
     assert_eq!((row.get::<_, bool>(0), row.get::<_, bool>(1)), (true, true));
-    let id = user_id(&app, &email).await;
+    let id = app.user_id(&email).await;
     assert_eq!(
         outbox(&app, "auth.email_verified").await,
         [json!({ "user_id": id, "email": email })]
@@ -2268,7 +2259,7 @@ async fn every_auth_action_writes_its_outbox_event() {
     let reset = mailed_reset_token(&app, &email).await;
     reset_password(&app, &reset, NEW_PASSWORD).await;
 
-    let id = user_id(&app, &email).await;
+    let id = app.user_id(&email).await;
     let rows = app
         .db()
         .await

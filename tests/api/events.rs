@@ -80,13 +80,7 @@ async fn signup_publishes_user_created_and_the_users_worker_creates_the_profile(
     let app = TestApp::spawn().await;
     let email = app.email("grace");
     assert_eq!(app.signup(&email).await.status, StatusCode::ACCEPTED);
-    let user_id: Uuid = app
-        .db()
-        .await
-        .query_one("SELECT id FROM auth.users WHERE email = $1", &[&email])
-        .await
-        .unwrap()
-        .get(0);
+    let user_id = app.user_id(&email).await;
 
     let delivered = app.drain_queue(USERS_QUEUE).await;
 
@@ -327,16 +321,7 @@ fn access_token_claims(token: &str) -> serde_json::Value {
 async fn the_access_summary_from_the_users_service_is_in_the_next_access_token() {
     let app = TestApp::spawn().await;
     let session = app.signed_in_user("ada").await;
-    let user_id: Uuid = app
-        .db()
-        .await
-        .query_one(
-            "SELECT id FROM auth.users WHERE email = $1",
-            &[&session.email],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let user_id = app.user_id(&session.email).await;
     assert!(
         access_token_claims(&session.access_token)
             .get("perms")
@@ -400,16 +385,7 @@ async fn the_access_summary_from_the_users_service_is_in_the_next_access_token()
 async fn an_older_access_summary_never_overwrites_a_newer_one() {
     let app = TestApp::spawn().await;
     let session = app.signed_in_user("ada").await;
-    let user_id: Uuid = app
-        .db()
-        .await
-        .query_one(
-            "SELECT id FROM auth.users WHERE email = $1",
-            &[&session.email],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let user_id = app.user_id(&session.email).await;
     let mut older = Envelope::new(
         "lectern.users",
         "user.access_changed",

@@ -315,6 +315,16 @@ impl TestApp {
         self.call(Method::GET, path, None, token).await
     }
 
+    /// The auth service's id of the account with `email`.
+    pub async fn user_id(&self, email: &str) -> Uuid {
+        self.db()
+            .await
+            .query_one("SELECT id FROM auth.users WHERE email = $1", &[&email])
+            .await
+            .expect("the account exists")
+            .get(0)
+    }
+
     /// A unique address for this test.
     pub fn email(&self, name: &str) -> String {
         format!(
