@@ -316,6 +316,54 @@ impl PageQuery {
     }
 }
 
+impl<T> List<T> {
+    /// Builds a page from up to `limit + 1` rows: the extra row only says that more follow,
+    /// and the cursor is the sort key of the last row kept.
+    pub fn paginate<C: Serialize>(mut data: Vec<T>, limit: i64, cursor: impl Fn(&T) -> C) -> Self {
+        let next_cursor = if data.len() as i64 > limit {
+            data.truncate(limit as usize);
+            data.last().map(|last| encode_cursor(&cursor(last)))
+        } else {
+            None
+        };
+        Self { data, next_cursor }
+    }
+}
+
+/// Query-string parameters; a malformed query answers a problem naming the parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(raw).map(Query).map_err(|err| {
+            let message = err.to_string();
+            match backticked(&message) {
+                Some(field) => ApiError::validation(field, "is not a valid value for this parameter"),
+                None => ApiError::BadRequest(format!("The query string is malformed: {message}")),
+            }
+        })
+    }
+}
+
+/// A field a client may set, leave out or clear: absent → `None`, `null` →
+/// `Some(None)`, a value → `Some(Some(value))`. Use with `#[serde(default, deserialize_with =
+/// "lectern_shared::extract::nullable")]`.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 pub fn encode_cursor<C: Serialize>(cursor: &C) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).expect("cursor serialises"))
 }

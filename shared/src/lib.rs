@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod http;
+pub mod internal;
 pub mod jwt;
 pub mod migrate;
 pub mod openapi;

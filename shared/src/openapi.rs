@@ -15,6 +15,8 @@ use utoipa::{
 use crate::error::{FieldError, PROBLEM_JSON, Problem};
 
 pub const BEARER: &str = "bearer";
+/// The security scheme of `/internal/*` routes.
+pub const IAM: &str = "iam";
 
 fn problem_response(description: &str) -> Response {
     ResponseBuilder::new()
@@ -109,6 +111,16 @@ pub fn finish(mut doc: OpenApi, title: &str) -> OpenApi {
                 .bearer_format("JWT")
                 .build(),
         ),
+    );
+    components.add_security_scheme(
+        IAM,
+        SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+            utoipa::openapi::security::ApiKeyValue::with_description(
+                crate::internal::SERVICE_TOKEN_HEADER,
+                "Service-to-service routes: SigV4-signed by an IAM role in AWS (API Gateway IAM \
+                 authorization); the local service credential in this header on the devstack.",
+            ),
+        )),
     );
     components
         .schemas

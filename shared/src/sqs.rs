@@ -61,7 +61,7 @@ pub trait EventHandler: Send + Sync {
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
         event: &Envelope,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+    ) -> impl Future<Output = anyhow::Result<Vec<Envelope>>> + Send;
 }
 
 /// A queue consumer: SQS batches in, partial batch failures out, each event applied once.
@@ -69,17 +69,49 @@ pub trait EventHandler: Send + Sync {
 pub struct Consumer<H> {
     pool: deadpool_postgres::Pool,
     handler: H,
+    outbox: Option<crate::events::Outbox>,
 }
 
 impl<H: EventHandler> Consumer<H> {
     pub fn new(pool: deadpool_postgres::Pool, handler: H) -> Self {
-        Self { pool, handler }
+        Self {
+            pool,
+            handler,
+            outbox: None,
+        }
+    }
+
+    /// Lets the handler emit events: they are recorded in the same transaction as the
+    /// effect and published after commit.
+    pub fn with_outbox(mut self, outbox: crate::events::Outbox) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// The handler, for callers that share its clients.
+    pub fn handler(&self) -> &H {
+        &self.handler
     }
 
     /// A consumer whose pool comes from the environment (`DATABASE_*`).
     pub fn from_env(env: &dyn crate::config::Env, handler: H) -> anyhow::Result<Self> {
         let pool = crate::db::pool(&crate::db::DbConfig::from_env(env)?)?;
         Ok(Self::new(pool, handler))
+    }
+
+    /// A consumer whose handler emits events, to `EVENT_BUS_NAME` through `H::SCHEMA`'s outbox.
+    pub fn from_env_emitting(
+        env: &dyn crate::config::Env,
+        sdk: &aws_config::SdkConfig,
+        handler: H,
+    ) -> anyhow::Result<Self> {
+        let consumer = Self::from_env(env, handler)?;
+        let publisher = crate::events::EventPublisher::new(
+            crate::events::EventBridgeClient::new(sdk),
+            crate::config::required(env, "EVENT_BUS_NAME")?,
+        );
+        let outbox = crate::events::Outbox::new(H::SCHEMA, publisher, consumer.pool.clone());
+        Ok(consumer.with_outbox(outbox))
     }
 
     /// Handles one SQS batch; answers the messages that failed.
@@ -103,8 +135,15 @@ impl<H: EventHandler> Consumer<H> {
             tracing::info!(event_id = %event.id, kind = %event.type_, "event already processed");
             return Ok(());
         }
-        self.handler.handle(&tx, event).await?;
-        tx.commit().await?;
+        let emitted = self.handler.handle(&tx, event).await?;
+        match (&self.outbox, emitted.is_empty()) {
+            (_, true) => tx.commit().await?,
+            (Some(outbox), false) => outbox.commit(tx, &emitted).await?,
+            (None, false) => anyhow::bail!(
+                "the {} handler emitted events but the consumer has no outbox",
+                H::SCHEMA
+            ),
+        }
         Ok(())
     }
 

@@ -112,6 +112,59 @@ pub fn short_text(raw: &str, max: usize) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// A longer free text (a bio, a description): trimmed, at most `max` characters; line breaks
+/// and tabs allowed, other control characters not. Empty means "none".
+pub fn long_text(raw: &str, max: usize) -> Result<Option<String>, String> {
+    let text = raw.trim();
+    if text.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err("must not contain control characters".into());
+    }
+    Ok((!text.is_empty()).then(|| text.to_string()))
+}
+
+/// An absolute `https://` (or `http://`) URL with a host, at most 2048 characters.
+pub fn http_url(raw: &str) -> Result<String, String> {
+    let url = raw.trim();
+    if url.len() > 2048 {
+        return Err("must be at most 2048 characters".into());
+    }
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("must be an http(s) URL like https://example.com/a.png")?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let valid = !host.is_empty()
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>\"`".contains(c));
+    if valid {
+        Ok(url.to_string())
+    } else {
+        Err("must be an http(s) URL like https://example.com/a.png".into())
+    }
+}
+
+/// A telephone number as people write it: digits with spaces, dashes, dots, brackets and a
+/// leading `+`; 3 to 20 digits.
+pub fn phone(raw: &str) -> Result<String, String> {
+    let phone = raw.trim();
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    let allowed = phone
+        .char_indices()
+        .all(|(i, c)| c.is_ascii_digit() || " -.()".contains(c) || (c == '+' && i == 0));
+    if allowed && (3..=20).contains(&digits) && phone.len() <= 40 {
+        Ok(phone.to_string())
+    } else {
+        Err("must be a phone number like +44 20 7946 0958".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +187,21 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn urls_phones_and_long_texts() {
+        assert!(http_url("https://cdn.example.com/a.png").is_ok());
+        for bad in ["javascript:alert(1)", "ftp://x", "https://", "https://a b", "//x"] {
+            assert!(http_url(bad).is_err(), "{bad} should be rejected");
+        }
+        assert!(phone("+44 (20) 7946-0958").is_ok());
+        for bad in ["12", "call me", "44+1234", "1".repeat(21).as_str()] {
+            assert!(phone(bad).is_err(), "{bad} should be rejected");
+        }
+        assert_eq!(long_text("  two\nlines ", 20).unwrap().as_deref(), Some("two\nlines"));
+        assert_eq!(long_text("   ", 20).unwrap(), None);
+        assert!(long_text("bell\u{7}", 20).is_err());
     }
 
     #[test]

@@ -470,3 +470,87 @@ async fn emulator_state() -> Value {
     }
     panic!("the emulator's state could not be read: {failure}");
 }
+
+// Users with roles, and letting events settle.
+impl TestApp {
+    /// Delivers every queued event to its worker, until every queue is empty: what the
+    /// devstack's pollers do in the background.
+    pub async fn settle(&self) {
+        let queues: Vec<String> = self
+            .stack
+            .template
+            .functions()
+            .into_iter()
+            .flat_map(|f| f.queues)
+            .collect();
+        loop {
+            let mut delivered = 0;
+            for queue in &queues {
+                delivered += self.drain_queue(queue).await;
+            }
+            if delivered == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Trades the session's refresh token for new tokens (which carry the current access).
+    pub async fn refresh(&self, session: &Session) -> Session {
+        let reply = self
+            .post(
+                "/api/v1/auth/refresh",
+                serde_json::json!({ "refresh_token": session.refresh_token }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        Session {
+            email: session.email.clone(),
+            access_token: reply.body["access_token"].as_str().unwrap().to_string(),
+            refresh_token: reply.body["refresh_token"].as_str().unwrap().to_string(),
+            session_id: session.session_id.clone(),
+        }
+    }
+
+    /// A signed-up user (with the default Viewer role), signed in with a token that carries
+    /// their access.
+    pub async fn viewer(&self, name: &str) -> Session {
+        let session = self.signed_in_user(name).await;
+        self.settle().await;
+        self.refresh(&session).await
+    }
+
+    /// A signed-up user who also holds the system role `role` (Admin, Editor, Moderator,
+    /// Viewer), granted the way an operator bootstraps the first Admin.
+    pub async fn user_with_role(&self, name: &str, role: &str) -> Session {
+        let session = self.signed_in_user(name).await;
+        self.settle().await;
+        lectern_users::bootstrap::grant_role(&self.stack.users, &session.email, role)
+            .await
+            .expect("granting the role");
+        self.settle().await;
+        self.refresh(&session).await
+    }
+
+    pub async fn admin(&self, name: &str) -> Session {
+        self.user_with_role(name, "Admin").await
+    }
+
+    /// The local service credential for `/internal/*` routes.
+    pub fn service_token(&self) -> String {
+        self.stack.config.overrides["INTERNAL_API_TOKEN"].clone()
+    }
+
+    /// PUTs `body` with a bearer token.
+    pub async fn put(&self, path: &str, body: Value, token: &str) -> Reply {
+        self.call(Method::PUT, path, Some(body), Some(token)).await
+    }
+
+    /// POSTs `body` with a bearer token.
+    pub async fn post_as(&self, path: &str, body: Value, token: &str) -> Reply {
+        self.call(Method::POST, path, Some(body), Some(token)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, None, Some(token)).await
+    }
+}

@@ -3,7 +3,13 @@
 
 mod helpers;
 
+mod account_events;
 mod auth;
+mod authorization;
+mod directory;
 mod events;
+mod groups;
 mod platform;
+mod roles;
+mod settings;
 mod users;

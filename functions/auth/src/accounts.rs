@@ -35,6 +35,31 @@ use crate::{
 
 pub const VERIFICATION_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// An account's status, as the users service sets it (`user.updated`); only an active account
+/// signs in, refreshes or uses the auth routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AccountStatus {
+    Active,
+    Inactive,
+    Suspended,
+}
+
+impl AccountStatus {
+    /// As stored in `auth.users.status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Inactive => "INACTIVE",
+            Self::Suspended => "SUSPENDED",
+        }
+    }
+
+    pub fn can_sign_in(self) -> bool {
+        self == Self::Active
+    }
+}
+
 /// A request taken in, with nothing said about the account it concerns.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Accepted {

@@ -76,9 +76,7 @@ impl AuthConfig {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let public_base_url = config::required(env, "PUBLIC_BASE_URL")?
-            .trim_end_matches('/')
-            .to_string();
+        let public_base_url = public_base_url(env)?;
         Ok(Self {
             db: DbConfig::from_env(env)?,
             aws: AwsSettings::from_env(env),
@@ -117,5 +115,84 @@ impl AuthConfig {
                 10,
             )?),
         })
+    }
+}
+
+/// `PUBLIC_BASE_URL` without a trailing slash: links in mails start with it.
+fn public_base_url(env: &dyn Env) -> Result<String, ConfigError> {
+    Ok(config::required(env, "PUBLIC_BASE_URL")?
+        .trim_end_matches('/')
+        .to_string())
+}
+
+/// The auth worker's configuration; its database comes from the same `DATABASE_*` variables
+/// as every function's.
+#[derive(Debug, Clone)]
+pub struct AuthWorkerConfig {
+    /// Invitation links start with this.
+    pub public_base_url: String,
+    pub mail_from: String,
+    /// How long an invitation link can set the password (`INVITATION_TTL_HOURS`, default 7 days).
+    pub invitation_ttl: Duration,
+}
+
+impl AuthWorkerConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let hours: u64 = config::parsed_or(env, "INVITATION_TTL_HOURS", 7 * 24)?;
+        if hours == 0 {
+            return Err(ConfigError::Invalid {
+                name: "INVITATION_TTL_HOURS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(Self {
+            public_base_url: public_base_url(env)?,
+            mail_from: config::required(env, "MAIL_FROM")?,
+            invitation_ttl: Duration::from_secs(3600 * hours),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_worker_config_defaults_to_a_week_long_invitation() {
+        let config = AuthWorkerConfig::from_env(&env(&[
+            ("PUBLIC_BASE_URL", "https://app.example.com/"),
+            ("MAIL_FROM", "no-reply@example.com"),
+        ]))
+        .unwrap();
+        assert_eq!(config.public_base_url, "https://app.example.com");
+        assert_eq!(config.invitation_ttl, Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn the_worker_config_names_what_is_missing_or_invalid() {
+        let missing = AuthWorkerConfig::from_env(&env(&[("MAIL_FROM", "a@example.com")]));
+        assert!(missing.unwrap_err().to_string().contains("PUBLIC_BASE_URL"));
+        for ttl in ["0", "soon"] {
+            let invalid = AuthWorkerConfig::from_env(&env(&[
+                ("PUBLIC_BASE_URL", "https://app.example.com"),
+                ("MAIL_FROM", "a@example.com"),
+                ("INVITATION_TTL_HOURS", ttl),
+            ]));
+            assert!(
+                invalid
+                    .unwrap_err()
+                    .to_string()
+                    .contains("INVITATION_TTL_HOURS")
+            );
+        }
     }
 }

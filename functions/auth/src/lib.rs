@@ -35,6 +35,11 @@ pub const MIGRATIONS: SchemaMigrations = SchemaMigrations {
             name: "user_access",
             sql: include_str!("../migrations/0002_user_access.sql"),
         },
+        Migration {
+            version: 3,
+            name: "account_events",
+            sql: include_str!("../migrations/0003_account_events.sql"),
+        },
     ],
 };
 

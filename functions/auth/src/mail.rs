@@ -1,4 +1,6 @@
-//! Mail through SES (the emulator locally): verification, reset and notice mails.
+//! Mail through SES (the emulator locally): verification, reset, invitation and notice mails.
+
+use std::time::Duration;
 
 use anyhow::Context;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
@@ -89,6 +91,30 @@ impl Mailer {
         self.send_logged(to, "Reset your password", text).await;
     }
 
+    /// The mail an invited identity sets its password with. Fails when SES refuses it: the
+    /// worker sends it before committing, so the event comes back and nothing is kept.
+    pub async fn send_invitation(
+        &self,
+        invitation: &Invitation<'_>,
+        token: &str,
+        valid_for: Duration,
+    ) -> anyhow::Result<()> {
+        let link = self.reset_link(token);
+        let who = match invitation.invited_by {
+            Some(inviter) => format!("{inviter} has invited you to Lectern."),
+            None => "You have been invited to Lectern.".to_string(),
+        };
+        let text = format!(
+            "Hello {name},\n\n{who}\n\nChoose your password by opening this link within {valid_for}:\n\n{link}\n\n\
+             You will sign in with this address, {to}. If you did not expect this invitation, ignore this mail.",
+            name = invitation.first_name,
+            valid_for = spoken(valid_for),
+            to = invitation.to,
+        );
+        self.send(invitation.to, "You are invited to Lectern", text)
+            .await
+    }
+
     pub async fn send_password_changed(&self, to: &str) {
         let text =
             "Your Lectern password was just changed. If this was not you, reset it right away \
@@ -96,5 +122,42 @@ impl Mailer {
                 .to_string();
         self.send_logged(to, "Your password was changed", text)
             .await;
+    }
+}
+
+/// Who an invitation mail goes to, and who sent it (their sign-in address) when known.
+#[derive(Debug, Clone, Copy)]
+pub struct Invitation<'a> {
+    pub to: &'a str,
+    pub first_name: &'a str,
+    pub invited_by: Option<&'a str>,
+}
+
+/// A lifetime as a mail says it: whole days when it is whole days, hours otherwise.
+fn spoken(duration: Duration) -> String {
+    let hours = duration.as_secs().div_ceil(3600).max(1);
+    let (n, unit) = if hours.is_multiple_of(24) {
+        (hours / 24, "day")
+    } else {
+        (hours, "hour")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_lifetime_reads_in_days_or_hours() {
+        let hours = |h: u64| super::spoken(Duration::from_secs(h * 3600));
+        assert_eq!(hours(168), "7 days");
+        assert_eq!(hours(24), "1 day");
+        assert_eq!(hours(36), "36 hours");
+        assert_eq!(hours(1), "1 hour");
     }
 }

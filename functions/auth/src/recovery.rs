@@ -1,5 +1,8 @@
 //! Passwords: forgotten (a mailed single-use link), reset with that link, and changed by a
 //! signed-in user. A reset ends every session; a change ends every other session.
+//!
+//! An invitation link (mailed by the worker when an admin creates a user) is a reset link
+//! with a longer life: following it sets the first password of an identity that has none.
 
 use std::time::{Duration, Instant};
 
@@ -38,7 +41,7 @@ pub struct ForgotPasswordRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
-    /// The token from the reset link.
+    /// The token from the reset link or from the invitation link.
     pub token: String,
     pub new_password: String,
 }
@@ -122,11 +125,12 @@ pub async fn forgot_password(
     Ok(accepted)
 }
 
-/// Sets a new password with the token from the reset mail; signs out every device.
+/// Sets a new password with the token from the reset mail, or the first password with the
+/// token from an invitation mail; signs out every device.
 #[utoipa::path(
     post, path = "/api/v1/auth/reset-password", tag = "auth",
     request_body = ResetPasswordRequest,
-    responses((status = 204, description = "The password is changed and every session ended"))
+    responses((status = 204, description = "The password is set, the address counts as verified, and every session ended"))
 )]
 pub async fn reset_password(
     State(state): State<AppState>,
@@ -150,12 +154,12 @@ pub async fn reset_password(
              FROM auth.users u
              WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > now()
                AND u.id = t.user_id AND u.status = 'ACTIVE'
-             RETURNING t.user_id, u.email",
+             RETURNING t.user_id, u.email, t.purpose = 'invitation'",
             &[&tokens::hash(body.token.trim())],
         )
         .await?
         .ok_or_else(|| ApiError::validation("token", "is invalid, expired or already used"))?;
-    let (user_id, email): (Uuid, String) = (row.get(0), row.get(1));
+    let (user_id, email, invitation): (Uuid, String, bool) = (row.get(0), row.get(1), row.get(2));
     // The link proves the mailbox, so the address counts as verified from here on.
     tx.execute(
         "UPDATE auth.users SET password_hash = $2, password_changed_at = now(), email_verified = true,
@@ -170,14 +174,22 @@ pub async fn reset_password(
     )
     .await?;
     let sessions = revoke_all(&tx, user_id, None, "password_reset").await?;
+    let kind = if invitation {
+        "auth.invitation_accepted"
+    } else {
+        "auth.password_reset"
+    };
     let event = Envelope::new(
         EVENT_SOURCE,
-        "auth.password_reset",
+        kind,
         Some(user_id),
         json!({ "user_id": user_id, "sessions_revoked": sessions, "ip_address": client.ip }),
     );
     state.outbox.commit(tx, &[event]).await?;
-    state.mailer.send_password_changed(&email).await;
+    // Someone who just chose their first password needs no warning that it changed.
+    if !invitation {
+        state.mailer.send_password_changed(&email).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

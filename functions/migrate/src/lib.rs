@@ -3,7 +3,11 @@
 use anyhow::Context;
 use lectern_shared::{db::Pool, migrate::SchemaMigrations};
 
-pub const ALL: &[SchemaMigrations] = &[lectern_auth::MIGRATIONS, lectern_users::MIGRATIONS];
+pub const ALL: &[SchemaMigrations] = &[
+    lectern_auth::MIGRATIONS,
+    lectern_users::MIGRATIONS,
+    lectern_settings::MIGRATIONS,
+];
 
 /// Applies whatever is missing; answers `schema -> versions applied`.
 pub async fn run(pool: &Pool) -> anyhow::Result<Vec<(&'static str, Vec<i64>)>> {

@@ -1,5 +1,8 @@
 //! `aws lambda invoke --function-name <stack>-migrate out.json` after each deploy; locally,
 //! `cargo run -p lectern-migrate -- --local` with DATABASE_URL set.
+//!
+//! On a fresh installation nobody can hand out roles yet: invoke it once with
+//! `{"grant_admin": "ops@example.com"}` (after that account has signed up) to make it Admin.
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use lectern_shared::{
@@ -19,9 +22,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         return Ok(());
     }
     let pool = &pool;
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let applied = lectern_migrate::run(pool).await?;
-        Ok::<_, lambda_runtime::Error>(json!({ "applied": applied }))
+        let mut answer = json!({ "applied": applied });
+        if let Some(email) = event.payload.get("grant_admin").and_then(Value::as_str) {
+            let users = lectern_users::AppState::load(&ProcessEnv).await?;
+            let id = lectern_users::bootstrap::grant_role(&users, email, "Admin").await?;
+            answer["admin"] = json!(id);
+        }
+        Ok::<_, lambda_runtime::Error>(answer)
     }))
     .await
 }

@@ -10,6 +10,8 @@ pub const PATH: &str = "/api/v1/openapi.json";
 /// Merges every service's document.
 pub fn document() -> OpenApi {
     let mut doc = lectern_auth::openapi();
+    doc.merge(lectern_users::openapi());
+    doc.merge(lectern_settings::openapi());
     doc.info.title = "Lectern API".into();
     doc.servers = Some(vec![Server::new("/")]);
     doc

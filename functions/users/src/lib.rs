@@ -1,12 +1,27 @@
-//! The users service. Today it owns profiles, created from the auth service's
-//! `user.created` event by the users worker; the HTTP routes for profiles, roles, permissions
-//! and groups build on the same schema.
+//! The users service (`/api/v1/users*`, `/roles*`, `/permissions*`, `/groups*`,
+//! `/internal/users/*`): profiles, roles, permissions, groups and notification preferences —
+//! the authorization model every service enforces from the access token.
+//!
+//! `router(state)` is the whole HTTP surface; the Lambda binary, the devstack and the tests
+//! all serve this same router.
 
+pub mod access;
+pub mod bootstrap;
+pub mod groups;
+pub mod internal;
+pub mod permissions;
+pub mod preferences;
+pub mod profiles;
+pub mod roles;
+pub mod state;
 pub mod worker;
 
+use axum::Router;
 use lectern_shared::migrate::{Migration, SchemaMigrations};
+use utoipa::openapi::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub const SCHEMA: &str = "users";
+pub use state::{AppState, SCHEMA};
 
 pub const MIGRATIONS: SchemaMigrations = SchemaMigrations {
     schema: SCHEMA,
@@ -21,5 +36,67 @@ pub const MIGRATIONS: SchemaMigrations = SchemaMigrations {
             name: "access_control",
             sql: include_str!("../migrations/0002_access_control.sql"),
         },
+        Migration {
+            version: 3,
+            name: "directory",
+            sql: include_str!("../migrations/0003_directory.sql"),
+        },
     ],
 };
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(profiles::list_users, profiles::create_user))
+        .routes(routes!(
+            profiles::get_user,
+            profiles::update_user,
+            profiles::delete_user
+        ))
+        .routes(routes!(profiles::get_user_roles, profiles::put_user_roles))
+        .routes(routes!(profiles::get_user_permissions))
+        .routes(routes!(
+            preferences::get_preferences,
+            preferences::put_preferences
+        ))
+        .routes(routes!(roles::list_roles, roles::create_role))
+        .routes(routes!(
+            roles::get_role,
+            roles::update_role,
+            roles::delete_role
+        ))
+        .routes(routes!(
+            roles::get_role_permissions,
+            roles::put_role_permissions
+        ))
+        .routes(routes!(roles::list_role_members))
+        .routes(routes!(
+            permissions::list_permissions,
+            permissions::create_permission
+        ))
+        .routes(routes!(permissions::list_modules))
+        .routes(routes!(groups::list_groups, groups::create_group))
+        .routes(routes!(
+            groups::get_group,
+            groups::update_group,
+            groups::delete_group
+        ))
+        .routes(routes!(
+            groups::list_group_members,
+            groups::put_group_members
+        ))
+        .routes(routes!(groups::get_group_roles, groups::put_group_roles))
+        .routes(routes!(internal::get_user))
+        .routes(routes!(internal::get_user_permissions))
+}
+
+/// Every users route, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let (router, _) = api().split_for_parts();
+    lectern_shared::http::finish(router.with_state(state))
+}
+
+/// The users part of the OpenAPI document.
+pub fn openapi() -> OpenApi {
+    let (_, doc) = api().split_for_parts();
+    lectern_shared::openapi::finish(doc, "Lectern users")
+}

@@ -177,13 +177,16 @@ pub struct Stack {
     pub template: Arc<Template>,
     pub auth: lectern_auth::AppState,
     pub auth_worker: lectern_auth::worker::Worker,
+    pub users: lectern_users::AppState,
     pub users_worker: lectern_users::worker::Worker,
+    pub settings: lectern_settings::AppState,
+    pub settings_worker: lectern_settings::worker::Worker,
     pub scheduler: lectern_scheduler::Scheduler,
 }
 
 impl Stack {
     /// Provisions, migrates and builds every function's state.
-    pub async fn start(config: DevstackConfig) -> anyhow::Result<Self> {
+    pub async fn start(mut config: DevstackConfig) -> anyhow::Result<Self> {
         let sdk = lectern_shared::aws::load(&config.aws).await;
         let template = Arc::new(Template::load(&config.template)?);
         let provisioned = provision(&sdk, &template, &config.stack, &config.mail_from)
@@ -194,6 +197,22 @@ impl Stack {
             .await
             .context("migrating the database")?;
         ensure_signing_key(&config.signing_key_file)?;
+        // What AWS gets from the JwtPublicKeys parameter and IAM: the verifying key of the
+        // local signing key, and a service credential for the /internal/* routes.
+        let seed = std::fs::read_to_string(&config.signing_key_file)
+            .context("reading the local signing key")?;
+        let public_key = SigningKey::from_base64(&seed)
+            .map_err(|e| anyhow::anyhow!("the local signing key is unusable: {e}"))?
+            .public_key()
+            .to_base64();
+        config
+            .overrides
+            .entry("JWT_PUBLIC_KEYS".into())
+            .or_insert(public_key);
+        config
+            .overrides
+            .entry("INTERNAL_API_TOKEN".into())
+            .or_insert_with(lectern_shared::tokens::generate);
 
         let stack_env = |binary: &str| -> anyhow::Result<FunctionEnv> {
             let spec = template
@@ -207,11 +226,17 @@ impl Stack {
         };
         let auth_config = lectern_auth::AuthConfig::from_env(&stack_env("auth")?)?;
         let auth = lectern_auth::AppState::build_with(auth_config, &sdk).await?;
-        let auth_worker =
-            Consumer::from_env(&stack_env("auth-worker")?, lectern_auth::worker::AuthEvents)?;
-        let users_worker = Consumer::from_env(
+        let auth_worker = lectern_auth::worker::build(&stack_env("auth-worker")?, &sdk)?;
+        let users_worker = Consumer::from_env_emitting(
             &stack_env("users-worker")?,
+            &sdk,
             lectern_users::worker::UsersEvents,
+        )?;
+        let users = lectern_users::AppState::from_env(&stack_env("users")?, &sdk)?;
+        let settings = lectern_settings::AppState::from_env(&stack_env("settings")?, &sdk)?;
+        let settings_worker = Consumer::from_env(
+            &stack_env("settings-worker")?,
+            lectern_settings::worker::SettingsEvents,
         )?;
         let scheduler = lectern_scheduler::Scheduler::from_env(&stack_env("scheduler")?).await?;
         Ok(Self {
@@ -222,7 +247,10 @@ impl Stack {
             template,
             auth,
             auth_worker,
+            users,
             users_worker,
+            settings,
+            settings_worker,
             scheduler,
         })
     }
@@ -243,6 +271,11 @@ impl Stack {
     pub fn routers(&self) -> HashMap<String, Router> {
         HashMap::from([
             ("auth".to_string(), lectern_auth::router(self.auth.clone())),
+            ("users".to_string(), lectern_users::router(self.users.clone())),
+            (
+                "settings".to_string(),
+                lectern_settings::router(self.settings.clone()),
+            ),
             ("openapi".to_string(), lectern_openapi::router()),
         ])
     }
@@ -254,6 +287,11 @@ impl Stack {
             let users = users.clone();
             Box::pin(async move { users.handle_batch(event).await })
         });
+        let settings = self.settings_worker.clone();
+        let settings: BatchHandler = Arc::new(move |event| {
+            let settings = settings.clone();
+            Box::pin(async move { settings.handle_batch(event).await })
+        });
         let auth = self.auth_worker.clone();
         let auth: BatchHandler = Arc::new(move |event| {
             let auth = auth.clone();
@@ -261,6 +299,7 @@ impl Stack {
         });
         HashMap::from([
             ("users-worker".to_string(), users),
+            ("settings-worker".to_string(), settings),
             ("auth-worker".to_string(), auth),
         ])
     }

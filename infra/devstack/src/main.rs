@@ -14,6 +14,16 @@ async fn main() -> anyhow::Result<()> {
         unsafe { std::env::set_var("LECTERN_LOG_FORMAT", "pretty") };
     }
     lectern_shared::telemetry::init();
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--public-key") {
+        // The JwtPublicKeys deploy parameter for a signing-key seed file.
+        let path = args.get(i + 1).context("--public-key takes a seed file")?;
+        let seed = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+        let key = lectern_shared::jwt::SigningKey::from_base64(&seed)
+            .map_err(|e| anyhow::anyhow!("{path} is not a signing key seed: {e}"))?;
+        println!("{}", key.public_key().to_base64());
+        return Ok(());
+    }
     let config = DevstackConfig::from_env(&ProcessEnv)?;
     let provision_only = std::env::args().any(|a| a == "--provision-only");
     let stack = Stack::start(config.clone()).await?;
@@ -33,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    stack.spawn_background();
     if let (Ok(email), Ok(password)) = (
         std::env::var("LECTERN_ADMIN_EMAIL"),
         std::env::var("LECTERN_ADMIN_PASSWORD"),
@@ -41,9 +52,26 @@ async fn main() -> anyhow::Result<()> {
             lectern_auth::accounts::ensure_account(&stack.auth, &email, &password, "Admin", "User")
                 .await
                 .context("bootstrapping the first admin account")?;
-        println!("admin account {email} is ready (id {id})");
+        // The profile arrives through the user.created event; then the role can be granted.
+        let mut granted = Err(anyhow::anyhow!("the profile did not appear"));
+        for _ in 0..100 {
+            granted = lectern_users::bootstrap::grant_role(&stack.users, &email, "Admin").await;
+            if granted.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        granted.context("making the first account an Admin")?;
+        println!("admin account {email} is ready (id {id}) and holds the Admin role");
     }
-    stack.spawn_background();
+    serve(stack, config, env_dir).await
+}
+
+async fn serve(
+    stack: Stack,
+    config: DevstackConfig,
+    env_dir: std::path::PathBuf,
+) -> anyhow::Result<()> {
     let app = stack.gateway()?;
     let address = SocketAddr::from(([127, 0, 0, 1], config.port));
     let listener = tokio::net::TcpListener::bind(address)

@@ -1,0 +1,77 @@
+//! Everything a users request needs, built once per cold start.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use lectern_shared::{
+    aws,
+    config::Env,
+    db::{self, DbConfig, Pool},
+    events::{EventBridgeClient, EventPublisher, Outbox},
+    internal::ServiceCredential,
+    jwt::JwtVerifier,
+};
+
+pub const SCHEMA: &str = "users";
+pub const EVENT_SOURCE: &str = "lectern.users";
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    pub pool: Pool,
+    pub verifier: Arc<JwtVerifier>,
+    pub outbox: Outbox,
+    pub service: ServiceCredential,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl FromRef<AppState> for Arc<JwtVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+impl FromRef<AppState> for ServiceCredential {
+    fn from_ref(state: &AppState) -> Self {
+        state.service.clone()
+    }
+}
+
+impl AppState {
+    /// `DATABASE_*`, `EVENT_BUS_NAME`, `JWT_PUBLIC_KEYS`/`JWT_ISSUER`/`JWT_AUDIENCE` and
+    /// optionally `INTERNAL_API_TOKEN`. The pool connects lazily.
+    pub fn from_env(env: &dyn Env, sdk: &aws_config::SdkConfig) -> anyhow::Result<Self> {
+        let pool = db::pool(&DbConfig::from_env(env)?)?;
+        let outbox = Outbox::new(
+            SCHEMA,
+            EventPublisher::new(
+                EventBridgeClient::new(sdk),
+                lectern_shared::config::required(env, "EVENT_BUS_NAME")?,
+            ),
+            pool.clone(),
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                verifier: Arc::new(JwtVerifier::from_env(env)?),
+                outbox,
+                service: ServiceCredential::from_env(env)?,
+            }),
+        })
+    }
+
+    /// Loads the AWS configuration, then [`AppState::from_env`].
+    pub async fn load(env: &dyn Env) -> anyhow::Result<Self> {
+        let sdk = aws::load(&aws::AwsSettings::from_env(env)).await;
+        Self::from_env(env, &sdk)
+    }
+}
