@@ -226,14 +226,35 @@ impl Outbox {
             return;
         }
         let accepted = self.publisher.publish(events).await;
-        let marked = match self.pool.get().await {
-            Ok(db) => self
-                .mark_published(&db, &accepted)
-                .await
-                .map_err(anyhow::Error::from),
-            Err(err) => Err(err.into()),
+        if accepted.is_empty() {
+            return;
+        }
+        // The request that committed still holds its own connection. Waiting here for a second
+        // one could wait on every other request doing the same (a full pool, all of them
+        // publishing): take one only if it is free now, and otherwise mark in the background as
+        // soon as one is.
+        let now = deadpool_postgres::Timeouts {
+            wait: Some(Duration::ZERO),
+            ..self.pool.timeouts()
         };
-        if let Err(err) = marked {
+        match self.pool.timeout_get(&now).await {
+            Ok(db) => self.mark_or_warn(&db, &accepted).await,
+            Err(_) => {
+                let outbox = self.clone();
+                tokio::spawn(async move {
+                    match outbox.pool.get().await {
+                        Ok(db) => outbox.mark_or_warn(&db, &accepted).await,
+                        Err(err) => {
+                            tracing::warn!(error = ?err, "could not mark events published; the sweep will resend them")
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    async fn mark_or_warn(&self, db: &impl GenericClient, ids: &[Uuid]) {
+        if let Err(err) = self.mark_published(db, ids).await {
             tracing::warn!(error = ?err, "could not mark events published; the sweep will resend them");
         }
     }

@@ -346,7 +346,9 @@ where
         serde_urlencoded::from_str(raw).map(Query).map_err(|err| {
             let message = err.to_string();
             match backticked(&message) {
-                Some(field) => ApiError::validation(field, "is not a valid value for this parameter"),
+                Some(field) => {
+                    ApiError::validation(field, "is not a valid value for this parameter")
+                }
                 None => ApiError::BadRequest(format!("The query string is malformed: {message}")),
             }
         })

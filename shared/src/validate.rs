@@ -192,14 +192,23 @@ mod tests {
     #[test]
     fn urls_phones_and_long_texts() {
         assert!(http_url("https://cdn.example.com/a.png").is_ok());
-        for bad in ["javascript:alert(1)", "ftp://x", "https://", "https://a b", "//x"] {
+        for bad in [
+            "javascript:alert(1)",
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "//x",
+        ] {
             assert!(http_url(bad).is_err(), "{bad} should be rejected");
         }
         assert!(phone("+44 (20) 7946-0958").is_ok());
         for bad in ["12", "call me", "44+1234", "1".repeat(21).as_str()] {
             assert!(phone(bad).is_err(), "{bad} should be rejected");
         }
-        assert_eq!(long_text("  two\nlines ", 20).unwrap().as_deref(), Some("two\nlines"));
+        assert_eq!(
+            long_text("  two\nlines ", 20).unwrap().as_deref(),
+            Some("two\nlines")
+        );
         assert_eq!(long_text("   ", 20).unwrap(), None);
         assert!(long_text("bell\u{7}", 20).is_err());
     }

@@ -12,7 +12,10 @@ async fn a_new_account_is_a_viewer_and_its_token_says_so() {
     let id = app.user_id(&viewer.email).await;
 
     let me = app
-        .get(&format!("/api/v1/users/{id}/permissions"), Some(&viewer.access_token))
+        .get(
+            &format!("/api/v1/users/{id}/permissions"),
+            Some(&viewer.access_token),
+        )
         .await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.text);
     assert_eq!(me.body["roles"][0]["name"], "Viewer");
@@ -29,9 +32,12 @@ async fn a_new_account_is_a_viewer_and_its_token_says_so() {
     // Others' permissions need users.view, which a Viewer lacks.
     let admin = app.admin("ada").await;
     let admin_id = app.user_id(&admin.email).await;
-    app.get(&format!("/api/v1/users/{admin_id}/permissions"), Some(&viewer.access_token))
-        .await
-        .assert_problem(403);
+    app.get(
+        &format!("/api/v1/users/{admin_id}/permissions"),
+        Some(&viewer.access_token),
+    )
+    .await
+    .assert_problem(403);
     // The list too.
     app.get("/api/v1/users", Some(&viewer.access_token))
         .await
@@ -49,7 +55,9 @@ async fn the_internal_routes_take_a_service_credential_and_never_a_user_token() 
     let id = app.user_id(&admin.email).await;
     let path = format!("/api/v1/internal/users/{id}");
     // An end-user token, even an Admin's, is not a service credential.
-    app.get(&path, Some(&admin.access_token)).await.assert_problem(401);
+    app.get(&path, Some(&admin.access_token))
+        .await
+        .assert_problem(401);
     let request = |token: &str| {
         axum::http::Request::builder()
             .method(Method::GET)
@@ -61,7 +69,9 @@ async fn the_internal_routes_take_a_service_credential_and_never_a_user_token() 
     app.send_raw(request("not-the-credential"), [10, 0, 0, 9])
         .await
         .assert_problem(403);
-    let reply = app.send_raw(request(&app.service_token()), [10, 0, 0, 9]).await;
+    let reply = app
+        .send_raw(request(&app.service_token()), [10, 0, 0, 9])
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(reply.body["email"], admin.email);
 }
@@ -160,7 +170,10 @@ async fn a_profile_update_changes_only_what_it_names_and_rejects_what_it_may_not
         (json!({ "email": "other@example.com" }), "email"),
         (json!({ "role_ids": [] }), "role_ids"),
         (json!({ "is_system": true }), "is_system"),
-        (json!({ "created_at": "2020-01-01T00:00:00Z" }), "created_at"),
+        (
+            json!({ "created_at": "2020-01-01T00:00:00Z" }),
+            "created_at",
+        ),
         (json!({ "status": "ACTIVE" }), "status"),
     ] {
         let reply = app.put(&path, body, &vera.access_token).await;
@@ -185,9 +198,17 @@ async fn a_profile_update_changes_only_what_it_names_and_rejects_what_it_may_not
         .assert_problem(403);
     let admin = app.admin("ada").await;
     let by_admin = app
-        .put(&path, json!({ "department": "Editorial" }), &admin.access_token)
+        .put(
+            &path,
+            json!({ "department": "Editorial" }),
+            &admin.access_token,
+        )
         .await;
-    assert_eq!(by_admin.body["department"], "Editorial", "{}", by_admin.text);
+    assert_eq!(
+        by_admin.body["department"], "Editorial",
+        "{}",
+        by_admin.text
+    );
 
     // Nothing changed by the refused requests, and the changes were announced.
     let profile = app.get(&path, Some(&vera.access_token)).await;
@@ -231,7 +252,9 @@ async fn deactivating_ends_the_sessions_and_erasing_leaves_nothing_behind() {
         .await;
     refreshed.assert_problem(401);
     assert_ne!(
-        app.login(&vera.email, crate::helpers::PASSWORD).await.status,
+        app.login(&vera.email, crate::helpers::PASSWORD)
+            .await
+            .status,
         StatusCode::OK
     );
 
@@ -259,15 +282,25 @@ async fn deactivating_ends_the_sessions_and_erasing_leaves_nothing_behind() {
     let db = app.db().await;
     for table in ["users.users", "auth.users"] {
         let left: i64 = db
-            .query_one(&format!("SELECT count(*) FROM {table} WHERE id = $1"), &[&id])
+            .query_one(
+                &format!("SELECT count(*) FROM {table} WHERE id = $1"),
+                &[&id],
+            )
             .await
             .unwrap()
             .get(0);
         assert_eq!(left, 0, "{table} still holds the erased user");
     }
-    for table in ["users.user_roles", "users.user_groups", "users.notification_preferences"] {
+    for table in [
+        "users.user_roles",
+        "users.user_groups",
+        "users.notification_preferences",
+    ] {
         let left: i64 = db
-            .query_one(&format!("SELECT count(*) FROM {table} WHERE user_id = $1"), &[&id])
+            .query_one(
+                &format!("SELECT count(*) FROM {table} WHERE user_id = $1"),
+                &[&id],
+            )
             .await
             .unwrap()
             .get(0);
@@ -313,7 +346,10 @@ async fn the_last_active_admin_cannot_be_removed_deactivated_or_demoted() {
     .await
     .assert_problem(409);
     let roles = app
-        .get(&format!("/api/v1/users/{id}/roles"), Some(&admin.access_token))
+        .get(
+            &format!("/api/v1/users/{id}/roles"),
+            Some(&admin.access_token),
+        )
         .await;
     assert_eq!(roles.body["direct"][0]["name"], "Admin", "{}", roles.text);
 
@@ -373,7 +409,12 @@ async fn a_role_change_is_in_the_token_after_the_next_refresh() {
     assert_eq!(claims["perms"]["articles"], "vcedp");
     // Announced as the issue asks.
     let db = app.db().await;
-    for kind in ["role.assigned", "role.revoked", "user.updated", "user.access_changed"] {
+    for kind in [
+        "role.assigned",
+        "role.revoked",
+        "user.updated",
+        "user.access_changed",
+    ] {
         let n: i64 = db
             .query_one(
                 "SELECT count(*) FROM users.outbox WHERE type = $1 AND data->>'user_id' = $2",
@@ -443,7 +484,10 @@ async fn the_user_list_filters_sorts_and_pages_every_row_exactly_once_while_rows
             }
         }
         let originals = db
-            .query("SELECT id FROM users.users WHERE email NOT LIKE 'late%'", &[])
+            .query(
+                "SELECT id FROM users.users WHERE email NOT LIKE 'late%'",
+                &[],
+            )
             .await
             .unwrap();
         for row in originals {
@@ -453,7 +497,10 @@ async fn the_user_list_filters_sorts_and_pages_every_row_exactly_once_while_rows
     }
     // Ordered by name: last name, then first name.
     let page = app
-        .get("/api/v1/users?limit=3&department=sales&sort=-name", Some(&admin.access_token))
+        .get(
+            "/api/v1/users?limit=3&department=sales&sort=-name",
+            Some(&admin.access_token),
+        )
         .await;
     let names: Vec<&str> = page.body["data"]
         .as_array()
@@ -467,8 +514,15 @@ async fn the_user_list_filters_sorts_and_pages_every_row_exactly_once_while_rows
         .get("/api/v1/users?q=PERSON1", Some(&admin.access_token))
         .await;
     assert_eq!(found.body["data"].as_array().unwrap().len(), 11); // 1, 10..19
-    let none = app.get("/api/v1/users?q=%25", Some(&admin.access_token)).await;
-    assert_eq!(none.body["data"].as_array().unwrap().len(), 0, "{}", none.text);
+    let none = app
+        .get("/api/v1/users?q=%25", Some(&admin.access_token))
+        .await;
+    assert_eq!(
+        none.body["data"].as_array().unwrap().len(),
+        0,
+        "{}",
+        none.text
+    );
     // Status and role filters.
     let admins = app
         .get(
@@ -562,7 +616,9 @@ async fn notification_preferences_start_from_defaults_and_belong_to_their_owner(
         .assert_problem(422);
 
     let otto = app.viewer("otto").await;
-    app.get(&path, Some(&otto.access_token)).await.assert_problem(403);
+    app.get(&path, Some(&otto.access_token))
+        .await
+        .assert_problem(403);
     app.put(&path, json!({ "digest": "never" }), &otto.access_token)
         .await
         .assert_problem(403);
@@ -570,7 +626,10 @@ async fn notification_preferences_start_from_defaults_and_belong_to_their_owner(
     let by_admin = app.get(&path, Some(&admin.access_token)).await;
     assert_eq!(by_admin.body["digest"], "weekly");
     app.get(
-        &format!("/api/v1/users/{}/notifications/preferences", uuid::Uuid::now_v7()),
+        &format!(
+            "/api/v1/users/{}/notifications/preferences",
+            uuid::Uuid::now_v7()
+        ),
         Some(&admin.access_token),
     )
     .await

@@ -62,7 +62,7 @@ pub struct Effective {
 
 /// One query: the user's groups and their ancestors (with the path to each), the roles held
 /// directly and through those groups, and each role's flags per module.
-const EFFECTIVE_SQL: &str = "
+pub const EFFECTIVE_SQL: &str = "
 WITH RECURSIVE chain AS (
     SELECT g.id, g.name, g.parent_id, ARRAY[g.id] AS path
     FROM users.user_groups ug JOIN users.groups g ON g.id = ug.group_id
@@ -164,6 +164,7 @@ pub async fn effective(db: &impl GenericClient, user_id: Uuid) -> Result<Effecti
         })
         .collect();
     let mut role_names: Vec<String> = roles.iter().map(|r| r.name.clone()).collect();
+    role_names.sort();
     role_names.dedup();
     let groups: Vec<Named> = group_names
         .into_iter()

@@ -282,14 +282,12 @@ pub async fn create_permission(
     let module = v.check("module", parse_module(&body.module));
     let name = v.check("name", permission_name(&body.name));
     if let (Some(module), Some(name)) = (module, &name)
-        && name.split('.').next() != Some(module.as_str())
+        && let Some((prefix, rest)) = name.split_once('.')
+        && prefix != module.as_str()
     {
         v.add(
             "name",
-            format!(
-                "must start with its module, like {module}.{}",
-                name.split('.').last().unwrap_or("thing")
-            ),
+            format!("must start with its module, like {module}.{rest}"),
         );
     }
     let description = body

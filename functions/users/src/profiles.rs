@@ -232,7 +232,7 @@ pub async fn list_users(
     }
     let (keyset, order) = sort.sql();
     let sql = format!(
-        "SELECT {PROFILE_COLUMNS} FROM users.users u
+        "SELECT {PROFILE_COLUMNS}, lower(u.last_name), lower(u.first_name) FROM users.users u
          WHERE ($1::text IS NULL OR u.status = $1)
            AND ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM users.user_roles ur WHERE ur.user_id = u.id AND ur.role_id = $2))
            AND ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM users.user_groups ug WHERE ug.user_id = u.id AND ug.group_id = $3))
@@ -259,16 +259,22 @@ pub async fn list_users(
     }
     let db = state.pool.get().await?;
     let rows = db.query(&db.prepare_cached(&sql).await?, &params).await?;
-    let data = rows.iter().map(profile).collect();
-    Ok(Json(List::paginate(data, page.limit, |p: &Profile| {
-        UserCursor {
-            sort,
-            last: p.last_name.to_lowercase(),
-            first: p.first_name.to_lowercase(),
-            created_at: p.created_at,
-            id: p.id,
-        }
-    })))
+    // The position is PostgreSQL's own lower(), which the keyset compares against.
+    let rows: Vec<(Profile, String, String)> = rows
+        .iter()
+        .map(|r| (profile(r), r.get(13), r.get(14)))
+        .collect();
+    let page = List::paginate(rows, page.limit, |(p, last, first)| UserCursor {
+        sort,
+        last: last.clone(),
+        first: first.clone(),
+        created_at: p.created_at,
+        id: p.id,
+    });
+    Ok(Json(List {
+        data: page.data.into_iter().map(|(p, _, _)| p).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One profile: the caller's own, or anyone's with users.view.

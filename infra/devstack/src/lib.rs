@@ -271,7 +271,10 @@ impl Stack {
     pub fn routers(&self) -> HashMap<String, Router> {
         HashMap::from([
             ("auth".to_string(), lectern_auth::router(self.auth.clone())),
-            ("users".to_string(), lectern_users::router(self.users.clone())),
+            (
+                "users".to_string(),
+                lectern_users::router(self.users.clone()),
+            ),
             (
                 "settings".to_string(),
                 lectern_settings::router(self.settings.clone()),

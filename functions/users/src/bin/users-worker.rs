@@ -6,7 +6,8 @@ use lectern_users::worker::UsersEvents;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let sdk = lectern_shared::aws::load(&lectern_shared::aws::AwsSettings::from_env(&ProcessEnv)).await;
+    let sdk =
+        lectern_shared::aws::load(&lectern_shared::aws::AwsSettings::from_env(&ProcessEnv)).await;
     Consumer::from_env_emitting(&ProcessEnv, &sdk, UsersEvents)?
         .run_lambda()
         .await
