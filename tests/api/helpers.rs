@@ -457,7 +457,7 @@ impl TestApp {
 async fn emulator_state() -> Value {
     let url = format!("{}/moto-api/data.json", env("AWS_ENDPOINT_URL"));
     let mut failure = String::new();
-    for _ in 0..10 {
+    for attempt in 0..60u64 {
         match reqwest::get(&url).await {
             Ok(response) if response.status().is_success() => match response.json().await {
                 Ok(data) => return data,
@@ -466,7 +466,7 @@ async fn emulator_state() -> Value {
             Ok(response) => failure = format!("status {}", response.status()),
             Err(err) => failure = err.to_string(),
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50 + 10 * attempt.min(20))).await;
     }
     panic!("the emulator's state could not be read: {failure}");
 }
