@@ -16,6 +16,7 @@ pub mod internal;
 pub mod jwt;
 pub mod migrate;
 pub mod openapi;
+pub mod service;
 pub mod sqs;
 pub mod telemetry;
 pub mod tokens;

@@ -26,6 +26,22 @@ impl Validator {
         }
     }
 
+    /// A field a client may leave out, clear or set (see `extract::nullable`): absent stays
+    /// `None` (unchanged), `null` is `Some(None)` (cleared), a value is parsed with `parse`
+    /// and any error recorded under `field`.
+    pub fn change<T, P>(
+        &mut self,
+        field: &str,
+        raw: Option<Option<P>>,
+        parse: impl FnOnce(P) -> Result<T, String>,
+    ) -> Option<Option<T>> {
+        match raw {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(raw)) => self.check(field, parse(raw)).map(Some),
+        }
+    }
+
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
         self.errors.push(FieldError::new(field, message));
     }

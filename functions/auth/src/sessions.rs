@@ -126,13 +126,19 @@ pub async fn start_session(
     let hash = tokens::hash(&token);
     let ttl = state.config.refresh_token_ttl.as_secs_f64();
     tx.execute(
-        "INSERT INTO auth.user_sessions (id, user_id, token_hash, device_info, ip_address, expires_at)
+        &tx.prepare_cached(
+            "INSERT INTO auth.user_sessions (id, user_id, token_hash, device_info, ip_address, expires_at)
          VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))",
+        )
+        .await?,
         &[&session_id, &user_id, &hash, &device_info(client), &client.ip, &ttl],
     )
     .await?;
     tx.execute(
-        "INSERT INTO auth.refresh_tokens (token_hash, session_id) VALUES ($1, $2)",
+        &tx.prepare_cached(
+            "INSERT INTO auth.refresh_tokens (token_hash, session_id) VALUES ($1, $2)",
+        )
+        .await?,
         &[&hash, &session_id],
     )
     .await?;
@@ -263,7 +269,10 @@ pub async fn login(
     let tx = db.transaction().await?;
     let (session_id, refresh) = start_session(&tx, &state, user_id, &client).await?;
     tx.execute(
-        "UPDATE auth.users SET last_login = now(), password_hash = COALESCE($2, password_hash) WHERE id = $1",
+        &tx.prepare_cached(
+            "UPDATE auth.users SET last_login = now(), password_hash = COALESCE($2, password_hash) WHERE id = $1",
+        )
+        .await?,
         &[&user_id, &rehash],
     )
     .await?;
@@ -340,22 +349,32 @@ pub async fn refresh(
         let successor: [u8; 32] = rand::random();
         let successor_token = tokens::encode(&successor);
         let successor_hash = tokens::hash(&successor_token);
+        // Cached statements: a refresh is a handful of round trips, never a re-prepare each.
         tx.execute(
-            "UPDATE auth.refresh_tokens SET rotated_at = now(), successor_hash = $2, successor_sealed = $3
+            &tx.prepare_cached(
+                "UPDATE auth.refresh_tokens SET rotated_at = now(), successor_hash = $2, successor_sealed = $3
              WHERE token_hash = $1",
+            )
+            .await?,
             &[&hash, &successor_hash, &seal(&successor, presented)],
         )
         .await?;
         tx.execute(
-            "INSERT INTO auth.refresh_tokens (token_hash, session_id) VALUES ($1, $2)",
+            &tx.prepare_cached(
+                "INSERT INTO auth.refresh_tokens (token_hash, session_id) VALUES ($1, $2)",
+            )
+            .await?,
             &[&successor_hash, &session_id],
         )
         .await?;
         tx.execute(
-            "UPDATE auth.user_sessions
+            &tx.prepare_cached(
+                "UPDATE auth.user_sessions
              SET token_hash = $2, last_used_at = now(), ip_address = COALESCE($3, ip_address),
                  expires_at = now() + make_interval(secs => $4)
              WHERE id = $1",
+            )
+            .await?,
             &[
                 &session_id,
                 &successor_hash,

@@ -3,31 +3,20 @@
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use lectern_shared::{
-    aws,
-    config::Env,
-    db::{self, DbConfig, Pool},
-    events::{EventBridgeClient, EventPublisher, Outbox},
-    jwt::JwtVerifier,
-};
+use lectern_shared::{aws, config::Env, jwt::JwtVerifier, service::ServiceCore};
 
 pub const SCHEMA: &str = "settings";
 pub const EVENT_SOURCE: &str = "lectern.settings";
 
+/// The pool, the token verifier and the settings outbox (`state.pool`, `state.outbox`).
 #[derive(Clone)]
 pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-pub struct Inner {
-    pub pool: Pool,
-    pub verifier: Arc<JwtVerifier>,
-    pub outbox: Outbox,
+    inner: Arc<ServiceCore>,
 }
 
 impl std::ops::Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
+    type Target = ServiceCore;
+    fn deref(&self) -> &ServiceCore {
         &self.inner
     }
 }
@@ -42,21 +31,8 @@ impl AppState {
     /// `DATABASE_*`, `EVENT_BUS_NAME` and `JWT_PUBLIC_KEYS`/`JWT_ISSUER`/`JWT_AUDIENCE`. The
     /// pool connects lazily.
     pub fn from_env(env: &dyn Env, sdk: &aws_config::SdkConfig) -> anyhow::Result<Self> {
-        let pool = db::pool(&DbConfig::from_env(env)?)?;
-        let outbox = Outbox::new(
-            SCHEMA,
-            EventPublisher::new(
-                EventBridgeClient::new(sdk),
-                lectern_shared::config::required(env, "EVENT_BUS_NAME")?,
-            ),
-            pool.clone(),
-        );
         Ok(Self {
-            inner: Arc::new(Inner {
-                pool,
-                verifier: Arc::new(JwtVerifier::from_env(env)?),
-                outbox,
-            }),
+            inner: Arc::new(ServiceCore::from_env(env, sdk, SCHEMA)?),
         })
     }
 

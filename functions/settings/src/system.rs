@@ -337,13 +337,9 @@ pub async fn update_system_setting(
     let mut v = Validator::new();
     v.check("value", present_value(&body.value));
     // None keeps the description, Some(None) removes it, Some(Some(text)) replaces it.
-    let description: Option<Option<String>> = match body.description {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(text)) => v
-            .check("description", short_text(&text, MAX_DESCRIPTION))
-            .map(Some),
-    };
+    let description: Option<Option<String>> = v.change("description", body.description, |text| {
+        short_text(&text, MAX_DESCRIPTION)
+    });
     v.finish()?;
 
     let mut db = state.pool.get().await?;

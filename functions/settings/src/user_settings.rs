@@ -216,11 +216,7 @@ fn parse_change<T, P>(
     raw: Option<Option<P>>,
     parse: impl FnOnce(P) -> Result<T, String>,
 ) -> Change<T> {
-    match raw {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(raw)) => v.check(field, parse(raw)).map(Some),
-    }
+    v.change(field, raw, parse)
 }
 
 async fn write(

@@ -58,6 +58,9 @@ pub struct Effective {
     pub roles: Vec<Named>,
     pub groups: Vec<Named>,
     pub modules: Vec<ModuleAccess>,
+    /// Whether `users.users` has the user at all (answered by the same statement, so a read
+    /// of someone's permissions is one round trip).
+    pub exists: bool,
 }
 
 /// One query: the user's groups and their ancestors (with the path to each), the roles held
@@ -85,8 +88,10 @@ WITH RECURSIVE chain AS (
     LEFT JOIN users.permissions p ON p.id = rp.permission_id
     GROUP BY h.role_id, r.name, h.path, p.module
 )
-SELECT names.groups, x.role_id, x.role_name, x.path, x.module, x.v, x.c, x.e, x.d, x.p, x.m
-FROM (SELECT jsonb_object_agg(id, name) AS groups FROM chain) names
+SELECT names.groups, x.role_id, x.role_name, x.path, x.module, x.v, x.c, x.e, x.d, x.p, x.m, names.known
+FROM (SELECT jsonb_object_agg(id, name) AS groups,
+             EXISTS (SELECT 1 FROM users.users WHERE id = $1) AS known
+      FROM chain) names
 LEFT JOIN grants x ON true
 ORDER BY x.module NULLS FIRST, x.role_name, x.path NULLS FIRST";
 
@@ -170,7 +175,9 @@ pub async fn effective(db: &impl GenericClient, user_id: Uuid) -> Result<Effecti
         .into_iter()
         .map(|(id, name)| Named { id, name })
         .collect();
+    let exists = rows.first().is_some_and(|r| r.get::<_, bool>(11));
     Ok(Effective {
+        exists,
         access: Access {
             grants,
             roles: role_names,

@@ -316,12 +316,8 @@ fn optional(
     raw: Option<Option<String>>,
     parse: impl Fn(&str) -> Result<String, String>,
 ) -> Option<Option<String>> {
-    match raw {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(text)) if text.trim().is_empty() => Some(None),
-        Some(Some(text)) => v.check(field, parse(&text)).map(Some),
-    }
+    let raw = raw.map(|text| text.filter(|t| !t.trim().is_empty()));
+    v.change(field, raw, |text| parse(&text))
 }
 
 impl ProfileFields {
@@ -343,11 +339,9 @@ impl ProfileFields {
             phone: optional(v, "phone", phone, validate::phone),
             job_title: optional(v, "job_title", job_title, |s| short_text(s, 200)),
             department: optional(v, "department", department, |s| short_text(s, 200)),
-            bio: match bio {
-                None => None,
-                Some(None) => Some(None),
-                Some(Some(text)) => v.check("bio", validate::long_text(&text, 5000)),
-            },
+            bio: v
+                .change("bio", bio, |text| validate::long_text(&text, 5000))
+                .map(Option::flatten),
         }
     }
 }
@@ -1017,15 +1011,15 @@ pub async fn get_user_permissions(
 ) -> ApiResult<Json<EffectivePermissions>> {
     ensure_self_or(&caller, id, Action::View)?;
     let db = state.pool.get().await?;
-    let exists = db
-        .query_opt(
-            &db.prepare_cached("SELECT 1 FROM users.users WHERE id = $1")
-                .await?,
-            &[&id],
-        )
-        .await?;
-    if exists.is_none() {
+    // One statement answers both whether the user exists and what they may do.
+    let effective = access::effective(&db, id).await?;
+    if !effective.exists {
         return Err(ApiError::NotFound);
     }
-    Ok(Json(effective_permissions(&db, id).await?))
+    Ok(Json(EffectivePermissions {
+        user_id: id,
+        roles: effective.roles,
+        groups: effective.groups,
+        permissions: effective.modules,
+    }))
 }

@@ -368,14 +368,11 @@ pub async fn update_role(
         .name
         .as_deref()
         .and_then(|n| v.check("name", short_text(n, 100)));
-    let description = match body.description {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(d)) => v
-            .check("description", validate::long_text(&d, 1000))
-            .map(Some),
-    }
-    .map(Option::flatten);
+    let description = v
+        .change("description", body.description, |d| {
+            validate::long_text(&d, 1000)
+        })
+        .map(Option::flatten);
     v.finish()?;
 
     let mut db = state.pool.get().await?;

@@ -4,12 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use lectern_shared::{
-    aws,
-    config::Env,
-    db::{self, DbConfig, Pool},
-    events::{EventBridgeClient, EventPublisher, Outbox},
-    internal::ServiceCredential,
-    jwt::JwtVerifier,
+    aws, config::Env, internal::ServiceCredential, jwt::JwtVerifier, service::ServiceCore,
 };
 
 pub const SCHEMA: &str = "users";
@@ -20,11 +15,18 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+/// The shared core (`state.pool`, `state.verifier`, `state.outbox`) and the credential other
+/// services present on `/internal/*` locally.
 pub struct Inner {
-    pub pool: Pool,
-    pub verifier: Arc<JwtVerifier>,
-    pub outbox: Outbox,
+    core: ServiceCore,
     pub service: ServiceCredential,
+}
+
+impl std::ops::Deref for Inner {
+    type Target = ServiceCore;
+    fn deref(&self) -> &ServiceCore {
+        &self.core
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -50,20 +52,9 @@ impl AppState {
     /// `DATABASE_*`, `EVENT_BUS_NAME`, `JWT_PUBLIC_KEYS`/`JWT_ISSUER`/`JWT_AUDIENCE` and
     /// optionally `INTERNAL_API_TOKEN`. The pool connects lazily.
     pub fn from_env(env: &dyn Env, sdk: &aws_config::SdkConfig) -> anyhow::Result<Self> {
-        let pool = db::pool(&DbConfig::from_env(env)?)?;
-        let outbox = Outbox::new(
-            SCHEMA,
-            EventPublisher::new(
-                EventBridgeClient::new(sdk),
-                lectern_shared::config::required(env, "EVENT_BUS_NAME")?,
-            ),
-            pool.clone(),
-        );
         Ok(Self {
             inner: Arc::new(Inner {
-                pool,
-                verifier: Arc::new(JwtVerifier::from_env(env)?),
-                outbox,
+                core: ServiceCore::from_env(env, sdk, SCHEMA)?,
                 service: ServiceCredential::from_env(env)?,
             }),
         })
