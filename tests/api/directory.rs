@@ -306,6 +306,17 @@ async fn deactivating_ends_the_sessions_and_erasing_leaves_nothing_behind() {
             .get(0);
         assert_eq!(left, 0, "{table} still holds the erased user");
     }
+    let described: Vec<String> = db
+        .query(
+            "SELECT type FROM users.outbox WHERE data->>'user_id' = $1",
+            &[&id.to_string()],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(described, ["user.deleted"], "only the deletion is kept");
     // Deleting needs users.delete.
     let otto = app.viewer("otto").await;
     let admin_id = app.user_id(&admin.email).await;

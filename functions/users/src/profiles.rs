@@ -752,6 +752,13 @@ pub async fn delete_user(
         if deleted == 0 {
             return Err(ApiError::NotFound);
         }
+        // The events that described them (their address, names, roles) go too; only the
+        // deletion itself is announced.
+        tx.execute(
+            "DELETE FROM users.outbox WHERE data->>'user_id' = $1",
+            &[&id.to_string()],
+        )
+        .await?;
         change.emit("user.deleted", json!({ "user_id": id }));
     } else {
         let status: Option<String> = tx
