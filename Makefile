@@ -15,7 +15,7 @@ CFN_LINT := $(PYTHON) -c 'import sys; from importlib.metadata import entry_point
 	ep = next(iter(entry_points(group="console_scripts", name="cfn-lint"))); \
 	sys.argv[0] = "cfn-lint"; sys.exit(ep.load()())'
 
-.PHONY: help dev provision test stop reset status lint fmt
+.PHONY: help dev provision test stop reset status lint fmt bench
 
 help:
 	@echo 'make dev     start PostgreSQL + moto, then the devstack (every function, one base URL)'
@@ -26,6 +26,7 @@ help:
 	@echo 'make status  what runs where'
 	@echo 'make lint    rustfmt check, clippy -D warnings, cfn-lint template.yaml'
 	@echo 'make fmt     cargo fmt --all'
+	@echo 'make bench   release build, fresh benchmark database, cold/warm/size/memory/scale figures in one table (BENCHMARKS.md)'
 
 dev:
 	infra/local/up.sh
@@ -61,3 +62,8 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+# Figures, not tests: builds release binaries, starts the local stack, benchmarks into a fresh
+# database and prints one table (also target/bench/table.md). See BENCHMARKS.md.
+bench:
+	bench/run.sh

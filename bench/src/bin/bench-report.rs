@@ -1,0 +1,309 @@
+//! `bench-report`: the one table of `make bench`, from the figures the other programs wrote.
+//!
+//! ```text
+//! bench-report [results.jsonl]
+//! ```
+//!
+//! Each row is a figure of issue 5's budget: measured, its baseline from the same run, the
+//! ratio, the target and whether it is met. A figure that was not measured says so.
+
+use std::collections::HashMap;
+
+use lectern_bench::{Figure, read_results, results_path};
+
+struct Row {
+    figure: String,
+    measured: String,
+    baseline: String,
+    ratio: Option<f64>,
+    target: String,
+    met: String,
+}
+
+enum Goal {
+    AtMost(f64),
+    AtLeast(f64),
+    Info,
+}
+
+impl Goal {
+    fn text(&self) -> String {
+        match self {
+            Self::AtMost(x) => format!("≤ {x}"),
+            Self::AtLeast(x) => format!("≥ {x}"),
+            Self::Info => "—".into(),
+        }
+    }
+
+    fn met(&self, ratio: f64) -> String {
+        let ok = match self {
+            Self::AtMost(x) => ratio <= *x,
+            Self::AtLeast(x) => ratio >= *x,
+            Self::Info => return "info".into(),
+        };
+        if ok { "yes" } else { "NO" }.into()
+    }
+}
+
+struct Table<'a> {
+    figures: &'a HashMap<String, Figure>,
+    rows: Vec<Row>,
+}
+
+impl Table<'_> {
+    fn get(&self, key: &str) -> Option<f64> {
+        self.figures
+            .get(key)
+            .map(|f| f.value)
+            .filter(|v| v.is_finite())
+    }
+
+    /// A ratio row: `measured ÷ baseline` against `goal`.
+    fn ratio(
+        &mut self,
+        figure: &str,
+        measured: &str,
+        baseline: &str,
+        unit: &dyn Fn(f64) -> String,
+        goal: Goal,
+    ) {
+        let (m, b) = (self.get(measured), self.get(baseline));
+        let ratio = m.zip(b).map(|(m, b)| m / b);
+        self.rows.push(Row {
+            figure: figure.into(),
+            measured: m.map(unit).unwrap_or_else(|| "not measured".into()),
+            baseline: b.map(unit).unwrap_or_else(|| "not measured".into()),
+            ratio,
+            target: goal.text(),
+            met: ratio.map(|r| goal.met(r)).unwrap_or_else(|| "?".into()),
+        });
+    }
+
+    /// A row with an absolute target (round trips).
+    fn absolute(&mut self, figure: &str, measured: &str, baseline: &str, goal: Goal) {
+        let (m, b) = (self.get(measured), self.get(baseline));
+        self.rows.push(Row {
+            figure: figure.into(),
+            measured: m
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or_else(|| "not measured".into()),
+            baseline: b
+                .map(|v| format!("{v:.2} (raw)"))
+                .unwrap_or_else(|| "—".into()),
+            ratio: None,
+            target: goal.text(),
+            met: m
+                .map(|v| goal.met((v * 100.0).round() / 100.0))
+                .unwrap_or_else(|| "?".into()),
+        });
+    }
+
+    fn missing(&mut self, figure: &str, why: &str) {
+        self.rows.push(Row {
+            figure: figure.into(),
+            measured: why.into(),
+            baseline: "—".into(),
+            ratio: None,
+            target: "—".into(),
+            met: "n/a".into(),
+        });
+    }
+
+    /// The smallest and largest directory sizes a scale figure was measured at.
+    fn scale(&mut self, name: &str) {
+        let prefix = format!("scale_p50_ms/{name}/");
+        let mut sizes: Vec<u64> = self
+            .figures
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix)?.parse().ok())
+            .collect();
+        sizes.sort_unstable();
+        match (sizes.first(), sizes.last()) {
+            (Some(&small), Some(&large)) if small != large => self.ratio(
+                &format!("{name} p50 at {large} ÷ at {small} rows"),
+                &format!("{prefix}{large}"),
+                &format!("{prefix}{small}"),
+                &ms,
+                if large >= 100_000 {
+                    Goal::AtMost(2.0)
+                } else {
+                    Goal::Info
+                },
+            ),
+            _ => self.missing(&format!("{name} p50 growth"), "measured at one size only"),
+        }
+    }
+
+    fn print(&self) {
+        let header = ["figure", "measured", "baseline", "ratio", "target", "met?"];
+        let cells: Vec<[String; 6]> = self
+            .rows
+            .iter()
+            .map(|r| {
+                [
+                    r.figure.clone(),
+                    r.measured.clone(),
+                    r.baseline.clone(),
+                    r.ratio
+                        .map(|x| format!("{x:.3}"))
+                        .unwrap_or_else(|| "—".into()),
+                    r.target.clone(),
+                    r.met.clone(),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(|h| h.chars().count());
+        for row in &cells {
+            for (w, c) in widths.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |row: &[String]| {
+            let padded: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+                .collect();
+            println!("| {} |", padded.join(" | "));
+        };
+        line(&header.map(String::from));
+        println!(
+            "|{}|",
+            widths
+                .iter()
+                .map(|w| "-".repeat(w + 2))
+                .collect::<Vec<_>>()
+                .join("|")
+        );
+        for row in &cells {
+            line(row);
+        }
+    }
+}
+
+fn ms(v: f64) -> String {
+    format!("{v:.2} ms")
+}
+
+fn rps(v: f64) -> String {
+    format!("{v:.0} req/s")
+}
+
+fn mib(v: f64) -> String {
+    format!("{:.2} MiB", v / 1_048_576.0)
+}
+
+fn kib(v: f64) -> String {
+    format!("{:.1} MiB", v / 1024.0)
+}
+
+fn main() -> anyhow::Result<()> {
+    let path = std::env::args()
+        .nth(1)
+        .map(Into::into)
+        .unwrap_or_else(results_path);
+    let figures = read_results(&path)?;
+    let mut t = Table {
+        figures: &figures,
+        rows: Vec::new(),
+    };
+    for (function, target) in [("auth", "auth.me"), ("users", "users.permissions")] {
+        t.ratio(
+            &format!("init {function} ÷ hello world (p50 of fresh processes)"),
+            &format!("init_ms/{target}"),
+            "init_ms/hello",
+            &ms,
+            Goal::AtMost(1.3),
+        );
+    }
+    for target in ["auth.me", "users.permissions"] {
+        t.ratio(
+            &format!("cold request {target} ÷ bare connect + query"),
+            &format!("cold_ms/{target}"),
+            &format!("cold_ms/bare-pg.{target}"),
+            &ms,
+            Goal::AtMost(1.15),
+        );
+    }
+    for path in ["auth.me", "auth.refresh", "users.permissions"] {
+        t.ratio(
+            &format!("warm {path} req/s ÷ raw SQL loop, c=10"),
+            &format!("warm_rps/{path}/c10"),
+            &format!("base_rps/{path}/c10"),
+            &rps,
+            Goal::AtLeast(0.9),
+        );
+    }
+    for path in ["auth.me", "users.permissions", "users.list"] {
+        let raw = format!("round_trips/raw.{path}");
+        t.absolute(
+            &format!("db round trips per {path}"),
+            &format!("round_trips/{path}"),
+            &raw,
+            Goal::AtMost(1.0),
+        );
+    }
+    for path in ["auth.refresh", "auth.login"] {
+        t.absolute(
+            &format!("db round trips per {path} (a write)"),
+            &format!("round_trips/{path}"),
+            "-",
+            Goal::Info,
+        );
+    }
+    t.ratio(
+        "refresh req/s ÷ login req/s, c=10",
+        "warm_rps/auth.refresh/c10",
+        "warm_rps/auth.login/c10",
+        &rps,
+        Goal::AtLeast(100.0),
+    );
+    t.ratio(
+        "login req/s ÷ bare argon2id verify loop, c=10",
+        "warm_rps/auth.login/c10",
+        "base_rps/auth.login/c10",
+        &rps,
+        Goal::AtLeast(0.95),
+    );
+    for binary in ["auth", "users"] {
+        t.ratio(
+            &format!("{binary} binary size ÷ hello world (x86_64)"),
+            &format!("size_bytes/{binary}"),
+            "size_bytes/bench-hello",
+            &mib,
+            Goal::AtMost(4.0),
+        );
+        t.ratio(
+            &format!("{binary} zip size ÷ hello world (x86_64)"),
+            &format!("zip_bytes/{binary}"),
+            "zip_bytes/bench-hello",
+            &mib,
+            Goal::AtMost(4.0),
+        );
+    }
+    for (function, target) in [("auth", "auth.me"), ("users", "users.permissions")] {
+        t.ratio(
+            &format!("{function} peak RSS ÷ hello world (warm run)"),
+            &format!("rss_warm_kib/{target}"),
+            "rss_warm_kib/hello",
+            &kib,
+            Goal::AtMost(2.0),
+        );
+    }
+    for name in [
+        "users.list",
+        "users.list.middle",
+        "users.search.common",
+        "users.search.one",
+    ] {
+        t.scale(name);
+    }
+    for figure in [
+        "content: get article, list published page, search",
+        "content: list / search at 100 000 articles",
+    ] {
+        t.missing(figure, "no content service yet");
+    }
+    t.print();
+    Ok(())
+}

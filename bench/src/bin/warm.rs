@@ -1,0 +1,725 @@
+//! `warm`: each function's router driven in-process, side by side with the bare work it
+//! stands on.
+//!
+//! ```text
+//! warm            throughput at concurrency 1, 10, 50; round trips; list/search at the current size
+//! warm --scale    only the list/search figures at the current number of directory users
+//! ```
+//!
+//! Every router request is a real `http::Request` sent with tower's `oneshot` to the router
+//! the Lambda binary serves, built from the same environment file. Its baseline runs in the
+//! same process with the same pool: the handler's SQL as a raw tokio-postgres loop (auth me
+//! and refresh, users effective permissions), or a bare argon2id verify loop (login). Each
+//! comparison runs baseline, measured, baseline and averages the two baselines, so a change in
+//! the machine's load during the run shows up on both sides.
+//!
+//! Content read paths (get article, list published page, search) join as more `Path`s when
+//! the content service exists.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordVerifier, Version};
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    http::{Method, Request, StatusCode},
+};
+use http_body_util::BodyExt;
+use lectern_auth::passwords::{M_COST, P_COST, T_COST};
+use lectern_bench::{
+    ACCOUNT_PASSWORD, Samples, account_email, function_env, proxy::RoundTrips, record, split_host,
+    sql,
+};
+use lectern_shared::{db::Pool, tokens};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+const CONCURRENCY: [usize; 3] = [1, 10, 50];
+
+/// A request to a router; answers the status and body.
+async fn send(
+    router: &Router,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> anyhow::Result<(StatusCode, Bytes)> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("user-agent", "lectern-bench/1.0");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = match body {
+        Some(body) => request
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))?,
+        None => request.body(Body::empty())?,
+    };
+    let response = router.clone().oneshot(request).await?;
+    let status = response.status();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    Ok((status, bytes))
+}
+
+async fn send_ok(
+    router: &Router,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> anyhow::Result<Bytes> {
+    let (status, bytes) = send(router, method, uri, token, body).await?;
+    if status != StatusCode::OK {
+        bail!(
+            "{uri} answered {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+    Ok(bytes)
+}
+
+/// A signed-in session.
+#[derive(Clone)]
+struct Session {
+    user_id: Uuid,
+    session_id: Uuid,
+    access: String,
+    refresh: String,
+}
+
+async fn login(router: &Router, email: &str) -> anyhow::Result<Session> {
+    let body = json!({ "email": email, "password": ACCOUNT_PASSWORD });
+    let reply: Value = serde_json::from_slice(
+        &send_ok(
+            router,
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(&body),
+        )
+        .await?,
+    )?;
+    let access = reply["access_token"].as_str().context("no access_token")?;
+    let claims: Value = {
+        use base64::Engine;
+        let payload = access.split('.').nth(1).context("a JWT")?;
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?)?
+    };
+    Ok(Session {
+        user_id: claims["sub"].as_str().context("sub")?.parse()?,
+        session_id: reply["session_id"]
+            .as_str()
+            .context("session_id")?
+            .parse()?,
+        access: access.to_string(),
+        refresh: reply["refresh_token"]
+            .as_str()
+            .context("no refresh_token")?
+            .to_string(),
+    })
+}
+
+async fn sessions(
+    router: &Router,
+    count: usize,
+    first_account: usize,
+) -> anyhow::Result<Vec<Session>> {
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let router = router.clone();
+            async move { login(&router, &account_email(1 + (first_account + i) % 64)).await }
+        })
+        .buffered(8)
+        .try_collect()
+        .await
+}
+
+/// One cell of the table: a load at one concurrency.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cell {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// Runs `step` in `states.len()` concurrent loops for `warmup` + `measure`; counts what
+/// completes inside the measured window. Answers the states as the loops left them (refresh
+/// tokens move on).
+async fn drive<S, F, Fut>(
+    states: Vec<S>,
+    warmup: Duration,
+    measure: Duration,
+    step: F,
+) -> anyhow::Result<(Cell, Vec<S>)>
+where
+    S: Send + 'static,
+    F: Fn(S) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<S>> + Send + 'static,
+{
+    let from = Instant::now() + warmup;
+    let until = from + measure;
+    let loops: Vec<_> = states
+        .into_iter()
+        .map(|state| {
+            let step = step.clone();
+            tokio::spawn(async move {
+                let mut state = state;
+                let mut latencies = Samples::default();
+                while Instant::now() < until {
+                    let sent = Instant::now();
+                    state = step(state).await?;
+                    let done = Instant::now();
+                    if done >= from && done < until {
+                        latencies.push(done - sent);
+                    }
+                }
+                Ok::<_, anyhow::Error>((latencies, state))
+            })
+        })
+        .collect();
+    let mut all = Samples::default();
+    let mut states = Vec::new();
+    for handle in loops {
+        let (latencies, state) = handle.await??;
+        all.0.extend(latencies.0);
+        states.push(state);
+    }
+    Ok((
+        Cell {
+            rps: all.len() as f64 / measure.as_secs_f64(),
+            p50: all.median(),
+            p99: all.percentile(99.0),
+        },
+        states,
+    ))
+}
+
+/// What each comparison prints and records.
+fn report(path: &str, baseline_name: &str, concurrency: usize, measured: Cell, baseline: Cell) {
+    let ratio = measured.rps / baseline.rps;
+    println!(
+        "{path:<20} c={concurrency:<3} {:>9.1} req/s  p50 {:>7.2}ms  p99 {:>7.2}ms | {baseline_name:<14} {:>9.1} req/s  p50 {:>7.2}ms  p99 {:>7.2}ms | ratio {ratio:.3}",
+        measured.rps, measured.p50, measured.p99, baseline.rps, baseline.p50, baseline.p99
+    );
+    for (side, cell) in [("warm", measured), ("base", baseline)] {
+        record(
+            format!("{side}_rps/{path}/c{concurrency}"),
+            cell.rps,
+            baseline_name,
+        );
+        record(
+            format!("{side}_p50_ms/{path}/c{concurrency}"),
+            cell.p50,
+            baseline_name,
+        );
+        record(
+            format!("{side}_p99_ms/{path}/c{concurrency}"),
+            cell.p99,
+            baseline_name,
+        );
+    }
+}
+
+fn mean(a: Cell, b: Cell) -> Cell {
+    Cell {
+        rps: (a.rps + b.rps) / 2.0,
+        p50: (a.p50 + b.p50) / 2.0,
+        p99: (a.p99 + b.p99) / 2.0,
+    }
+}
+
+struct Bench {
+    auth: lectern_auth::AppState,
+    auth_router: Router,
+    users_router: Router,
+    users_pool: Pool,
+    auth_env: HashMap<String, String>,
+    users_env: HashMap<String, String>,
+}
+
+async fn build(
+    auth_env: &HashMap<String, String>,
+    users_env: &HashMap<String, String>,
+) -> anyhow::Result<(lectern_auth::AppState, lectern_users::AppState)> {
+    let sdk =
+        lectern_shared::aws::load(&lectern_shared::aws::AwsSettings::from_env(auth_env)).await;
+    let auth =
+        lectern_auth::AppState::build_with(lectern_auth::AuthConfig::from_env(auth_env)?, &sdk)
+            .await?;
+    let users = lectern_users::AppState::from_env(users_env, &sdk)?;
+    Ok((auth, users))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let scale_only = std::env::args().any(|a| a == "--scale");
+    // Handler errors are logged, not answered: `RUST_LOG=error` (run.sh) shows them.
+    lectern_shared::telemetry::init();
+    let auth_env = function_env("auth")?;
+    let users_env = function_env("users")?;
+    let (auth, users) = build(&auth_env, &users_env).await?;
+    let bench = Bench {
+        auth_router: lectern_auth::router(auth.clone()),
+        users_router: lectern_users::router(users.clone()),
+        users_pool: users.pool.clone(),
+        auth,
+        auth_env,
+        users_env,
+    };
+    if !scale_only {
+        round_trips(&bench).await?;
+        throughput(&bench).await?;
+    }
+    scale(&bench).await
+}
+
+/// Database round trips per request, counted at the socket (after a warm-up, so statements
+/// are prepared and connections open).
+async fn round_trips(bench: &Bench) -> anyhow::Result<()> {
+    let url = bench.auth_env.get("DATABASE_URL").context("DATABASE_URL")?;
+    let (head, upstream, tail) = split_host(url)?;
+    let proxy = RoundTrips::start(upstream).await?;
+    let proxied = format!("{head}{}{tail}", proxy.addr);
+    let through = |env: &HashMap<String, String>| {
+        let mut env = env.clone();
+        env.insert("DATABASE_URL".into(), proxied.clone());
+        env.insert("DATABASE_POOL_SIZE".into(), "1".into());
+        env
+    };
+    let (auth, users) = build(&through(&bench.auth_env), &through(&bench.users_env)).await?;
+    let (auth_router, users_router) = (
+        lectern_auth::router(auth.clone()),
+        lectern_users::router(users.clone()),
+    );
+    let session = login(&bench.auth_router, &account_email(64)).await?;
+    let permissions = format!("/api/v1/users/{}/permissions", session.user_id);
+
+    println!("\ndatabase round trips per request (counted at the socket, warm, 20 requests)");
+    const N: u64 = 20;
+    let count = async |name: &str,
+                       mut run: Box<
+        dyn FnMut() -> futures::future::BoxFuture<'static, anyhow::Result<()>> + '_,
+    >|
+           -> anyhow::Result<f64> {
+        for _ in 0..3 {
+            run().await?;
+        }
+        proxy.reset();
+        for _ in 0..N {
+            run().await?;
+        }
+        let per = proxy.count() as f64 / N as f64;
+        println!("  {name:<28} {per:.2}");
+        record(format!("round_trips/{name}"), per, "");
+        Ok(per)
+    };
+    {
+        let (router, token) = (auth_router.clone(), session.access.clone());
+        count(
+            "auth.me",
+            Box::new(move || {
+                let (router, token) = (router.clone(), token.clone());
+                Box::pin(async move {
+                    send_ok(&router, Method::GET, "/api/v1/auth/me", Some(&token), None)
+                        .await
+                        .map(drop)
+                })
+            }),
+        )
+        .await?;
+    }
+    {
+        let (pool, s) = (auth.pool.clone(), session.clone());
+        count(
+            "raw.auth.me",
+            Box::new(move || {
+                let (pool, s) = (pool.clone(), s.clone());
+                Box::pin(async move { raw_me(&pool, s.session_id, s.user_id).await })
+            }),
+        )
+        .await?;
+    }
+    {
+        let (router, token, path) = (
+            users_router.clone(),
+            session.access.clone(),
+            permissions.clone(),
+        );
+        count(
+            "users.permissions",
+            Box::new(move || {
+                let (router, token, path) = (router.clone(), token.clone(), path.clone());
+                Box::pin(async move {
+                    send_ok(&router, Method::GET, &path, Some(&token), None)
+                        .await
+                        .map(drop)
+                })
+            }),
+        )
+        .await?;
+    }
+    {
+        let (pool, id) = (users.pool.clone(), session.user_id);
+        count(
+            "raw.users.permissions",
+            Box::new(move || {
+                let pool = pool.clone();
+                Box::pin(async move { raw_permissions(&pool, id).await })
+            }),
+        )
+        .await?;
+    }
+    {
+        let (router, token) = (users_router.clone(), session.access.clone());
+        count(
+            "users.list",
+            Box::new(move || {
+                let (router, token) = (router.clone(), token.clone());
+                Box::pin(async move {
+                    send_ok(
+                        &router,
+                        Method::GET,
+                        "/api/v1/users?limit=20",
+                        Some(&token),
+                        None,
+                    )
+                    .await
+                    .map(drop)
+                })
+            }),
+        )
+        .await?;
+    }
+    {
+        let router = auth_router.clone();
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(session.refresh.clone()));
+        count(
+            "auth.refresh",
+            Box::new(move || {
+                let (router, shared) = (router.clone(), shared.clone());
+                Box::pin(async move {
+                    let token = shared.lock().expect("unpoisoned").clone();
+                    let next = refresh_once(&router, token).await?;
+                    *shared.lock().expect("unpoisoned") = next;
+                    Ok(())
+                })
+            }),
+        )
+        .await?;
+    }
+    {
+        let router = auth_router.clone();
+        count(
+            "auth.login",
+            Box::new(move || {
+                let router = router.clone();
+                Box::pin(async move { login(&router, &account_email(63)).await.map(drop) })
+            }),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn raw_me(pool: &Pool, session_id: Uuid, user_id: Uuid) -> anyhow::Result<()> {
+    let db = pool.get().await?;
+    let row = db
+        .query_opt(
+            &db.prepare_cached(sql::AUTH_CALLER).await?,
+            &[&session_id, &user_id],
+        )
+        .await?;
+    anyhow::ensure!(row.is_some(), "the session is not live");
+    Ok(())
+}
+
+async fn raw_permissions(pool: &Pool, user_id: Uuid) -> anyhow::Result<()> {
+    let db = pool.get().await?;
+    let rows = db
+        .query(&db.prepare_cached(sql::USERS_EFFECTIVE).await?, &[&user_id])
+        .await?;
+    anyhow::ensure!(!rows.is_empty(), "no rows");
+    Ok(())
+}
+
+async fn refresh_once(router: &Router, token: String) -> anyhow::Result<String> {
+    let body = json!({ "refresh_token": token });
+    let reply: Value = serde_json::from_slice(
+        &send_ok(
+            router,
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(&body),
+        )
+        .await?,
+    )?;
+    Ok(reply["refresh_token"]
+        .as_str()
+        .context("no refresh_token")?
+        .to_string())
+}
+
+/// The refresh transaction as the handler runs it, statement for statement, each prepared
+/// once per connection.
+async fn raw_refresh(pool: &Pool, token: String) -> anyhow::Result<String> {
+    let mut db = pool.get().await?;
+    let tx = db.transaction().await?;
+    let hash = tokens::hash(&token);
+    let grace = 10.0f64;
+    let row = tx
+        .query_opt(
+            &tx.prepare_cached(sql::REFRESH_LOOKUP).await?,
+            &[&hash, &grace],
+        )
+        .await?
+        .context("the refresh token is unknown")?;
+    let session_id: Uuid = row.get(0);
+    let successor_token = tokens::generate();
+    let successor_hash = tokens::hash(&successor_token);
+    let sealed: Vec<u8> = rand_bytes();
+    tx.execute(
+        &tx.prepare_cached(sql::REFRESH_ROTATE).await?,
+        &[&hash, &successor_hash, &sealed],
+    )
+    .await?;
+    tx.execute(
+        &tx.prepare_cached(sql::REFRESH_INSERT).await?,
+        &[&successor_hash, &session_id],
+    )
+    .await?;
+    let ip: Option<IpAddr> = None;
+    let ttl = 30.0 * 86_400.0f64;
+    tx.execute(
+        &tx.prepare_cached(sql::REFRESH_SESSION).await?,
+        &[&session_id, &successor_hash, &ip, &ttl],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(successor_token)
+}
+
+fn rand_bytes() -> Vec<u8> {
+    tokens::hash(&Uuid::new_v4().to_string())
+}
+
+async fn throughput(bench: &Bench) -> anyhow::Result<()> {
+    let max = *CONCURRENCY.iter().max().expect("levels");
+    eprintln!("signing in {} sessions ...", 3 * max);
+    let me_sessions = sessions(&bench.auth_router, max, 0).await?;
+    let mut router_chains: Vec<String> = sessions(&bench.auth_router, max, 10)
+        .await?
+        .into_iter()
+        .map(|s| s.refresh)
+        .collect();
+    let mut raw_chains: Vec<String> = sessions(&bench.auth_router, max, 20)
+        .await?
+        .into_iter()
+        .map(|s| s.refresh)
+        .collect();
+    let stored_hash = {
+        let db = bench.auth.pool.get().await?;
+        db.query_one(
+            "SELECT password_hash FROM auth.users WHERE email = $1",
+            &[&account_email(1)],
+        )
+        .await?
+        .get::<_, String>(0)
+    };
+    let (warmup, window, slow_window) = (
+        Duration::from_millis(500),
+        Duration::from_millis(2500),
+        Duration::from_secs(4),
+    );
+
+    // What every authenticated request pays before any SQL: one Ed25519 signature check.
+    let verifier = bench.auth.verifier.clone();
+    let token = me_sessions[0].access.clone();
+    let started = Instant::now();
+    for _ in 0..2_000 {
+        verifier
+            .verify(&token)
+            .context("the access token verifies")?;
+    }
+    let verify_us = started.elapsed().as_secs_f64() * 1e6 / 2_000.0;
+    println!("\naccess token verification (EdDSA, one core): {verify_us:.1} µs each");
+    record("jwt_verify_us", verify_us, "");
+
+    println!("\nwarm throughput: router (tower oneshot) vs its baseline, same pool, same run");
+    for &c in &CONCURRENCY {
+        // auth: me vs the raw session check.
+        let tokens: Vec<String> = me_sessions[..c].iter().map(|s| s.access.clone()).collect();
+        let ids: Vec<(Uuid, Uuid)> = me_sessions[..c]
+            .iter()
+            .map(|s| (s.session_id, s.user_id))
+            .collect();
+        let pool = bench.auth.pool.clone();
+        let raw = move |(sid, uid): (Uuid, Uuid)| {
+            let pool = pool.clone();
+            async move { raw_me(&pool, sid, uid).await.map(|_| (sid, uid)) }
+        };
+        let router = bench.auth_router.clone();
+        let routed = move |token: String| {
+            let router = router.clone();
+            async move {
+                send_ok(&router, Method::GET, "/api/v1/auth/me", Some(&token), None).await?;
+                Ok(token)
+            }
+        };
+        let (b1, ids) = drive(ids, warmup, window, raw.clone()).await?;
+        let (m, _) = drive(tokens, warmup, window, routed).await?;
+        let (b2, _) = drive(ids, warmup, window, raw).await?;
+        report("auth.me", "raw SQL", c, m, mean(b1, b2));
+
+        // auth: refresh vs the raw refresh transaction.
+        let pool = bench.auth.pool.clone();
+        let raw = move |token: String| {
+            let pool = pool.clone();
+            async move { raw_refresh(&pool, token).await }
+        };
+        let router = bench.auth_router.clone();
+        let routed = move |token: String| {
+            let router = router.clone();
+            async move { refresh_once(&router, token).await }
+        };
+        let mut raw_states: Vec<String> = raw_chains.drain(..c).collect();
+        let (b1, s) = drive(raw_states, warmup, window, raw.clone()).await?;
+        raw_states = s;
+        let (m, s) = drive(router_chains.drain(..c).collect(), warmup, window, routed).await?;
+        router_chains.splice(0..0, s);
+        let (b2, s) = drive(raw_states, warmup, window, raw).await?;
+        raw_chains.splice(0..0, s);
+        report("auth.refresh", "raw SQL", c, m, mean(b1, b2));
+
+        // auth: login vs a bare argon2id verify loop with the same parameters.
+        let hash = stored_hash.clone();
+        let argon = move |()| {
+            let hash = hash.clone();
+            async move {
+                let ok = tokio::task::spawn_blocking(move || {
+                    let params = Params::new(M_COST, T_COST, P_COST, None).expect("params");
+                    let parsed = PasswordHash::new(&hash).expect("a PHC string");
+                    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                        .verify_password(ACCOUNT_PASSWORD.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .await?;
+                anyhow::ensure!(ok, "the password does not verify");
+                Ok(())
+            }
+        };
+        let router = bench.auth_router.clone();
+        let routed = move |i: usize| {
+            let router = router.clone();
+            async move { login(&router, &account_email(1 + i % 64)).await.map(|_| i) }
+        };
+        let (b1, _) = drive(vec![(); c], warmup, slow_window, argon.clone()).await?;
+        let (m, _) = drive((0..c).collect(), warmup, slow_window, routed).await?;
+        let (b2, _) = drive(vec![(); c], warmup, slow_window, argon).await?;
+        report("auth.login", "argon2id loop", c, m, mean(b1, b2));
+
+        // users: effective permissions vs the raw statement.
+        let pool = bench.users_pool.clone();
+        let raw = move |uid: Uuid| {
+            let pool = pool.clone();
+            async move { raw_permissions(&pool, uid).await.map(|_| uid) }
+        };
+        let router = bench.users_router.clone();
+        let routed = move |(token, uid): (String, Uuid)| {
+            let router = router.clone();
+            async move {
+                let path = format!("/api/v1/users/{uid}/permissions");
+                send_ok(&router, Method::GET, &path, Some(&token), None).await?;
+                Ok((token, uid))
+            }
+        };
+        let users: Vec<Uuid> = me_sessions[..c].iter().map(|s| s.user_id).collect();
+        let callers: Vec<(String, Uuid)> = me_sessions[..c]
+            .iter()
+            .map(|s| (s.access.clone(), s.user_id))
+            .collect();
+        let (b1, users) = drive(users, warmup, window, raw.clone()).await?;
+        let (m, _) = drive(callers, warmup, window, routed).await?;
+        let (b2, _) = drive(users, warmup, window, raw).await?;
+        report("users.permissions", "raw SQL", c, m, mean(b1, b2));
+    }
+    Ok(())
+}
+
+/// List and search p50 at the current number of directory users.
+async fn scale(bench: &Bench) -> anyhow::Result<()> {
+    let rows: i64 = bench
+        .users_pool
+        .get()
+        .await?
+        .query_one("SELECT count(*) FROM users.users", &[])
+        .await?
+        .get(0);
+    let session = login(&bench.auth_router, &account_email(2)).await?;
+    let cursor = lectern_shared::extract::encode_cursor(&json!({
+        "sort": "Name", "last": "lamport", "first": "a",
+        "created_at": "2026-01-01T00:00:00Z", "id": Uuid::nil()
+    }));
+    let paths = [
+        ("users.list", "/api/v1/users?limit=20".to_string()),
+        (
+            "users.list.middle",
+            format!("/api/v1/users?limit=20&cursor={cursor}"),
+        ),
+        (
+            "users.search.common",
+            "/api/v1/users?limit=20&q=lamport".to_string(),
+        ),
+        (
+            "users.search.one",
+            "/api/v1/users?limit=20&q=seed-777%40".to_string(),
+        ),
+    ];
+    println!("\nlist and search at {rows} directory users (p50 of 200 sequential requests)");
+    for (name, path) in paths {
+        for _ in 0..20 {
+            send_ok(
+                &bench.users_router,
+                Method::GET,
+                &path,
+                Some(&session.access),
+                None,
+            )
+            .await?;
+        }
+        let mut latencies = Samples::default();
+        for _ in 0..200 {
+            let sent = Instant::now();
+            send_ok(
+                &bench.users_router,
+                Method::GET,
+                &path,
+                Some(&session.access),
+                None,
+            )
+            .await?;
+            latencies.push(sent.elapsed());
+        }
+        println!(
+            "  {name:<22} p50 {:>7.3}ms  p99 {:>7.3}ms",
+            latencies.median(),
+            latencies.percentile(99.0)
+        );
+        record(
+            format!("scale_p50_ms/{name}/{rows}"),
+            latencies.median(),
+            path,
+        );
+    }
+    Ok(())
+}
