@@ -6,12 +6,16 @@
 //! implementation of this narrow profile is shorter than configuring a general JWT crate
 //! down to it, and links none of the RSA/ECDSA code such a crate brings.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
 use ed25519_dalek::{Signature, Signer, SigningKey as DalekSigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -246,12 +250,50 @@ impl TokenParties {
 pub struct JwtVerifier {
     keys: HashMap<String, PublicKey>,
     parties: TokenParties,
+    verified: Verified,
+}
+
+/// Tokens whose signature this process has already checked. A client presents the same access
+/// token with every request of its lifetime, and an Ed25519 check costs about as much CPU as
+/// the rest of a simple read. Keyed by the SHA-256 of the whole token, so a token that differs
+/// in any byte is checked afresh; the claims' time bounds are checked on every use.
+#[derive(Clone, Default)]
+struct Verified(Arc<Mutex<HashMap<[u8; 32], Claims>>>);
+
+/// Enough for every token a warm instance sees within a token lifetime; when full, it starts
+/// over (a cache miss only costs a signature check).
+const VERIFIED_CAPACITY: usize = 4096;
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let size = self.0.lock().map(|m| m.len()).unwrap_or_default();
+        write!(f, "Verified({size} tokens)")
+    }
+}
+
+impl Verified {
+    fn get(&self, digest: &[u8; 32]) -> Option<Claims> {
+        self.0.lock().ok()?.get(digest).cloned()
+    }
+
+    fn insert(&self, digest: [u8; 32], claims: &Claims) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= VERIFIED_CAPACITY {
+                map.clear();
+            }
+            map.insert(digest, claims.clone());
+        }
+    }
 }
 
 impl JwtVerifier {
     pub fn new(keys: impl IntoIterator<Item = PublicKey>, parties: TokenParties) -> Self {
         let keys = keys.into_iter().map(|k| (k.kid.clone(), k)).collect();
-        Self { keys, parties }
+        Self {
+            keys,
+            parties,
+            verified: Verified::default(),
+        }
     }
 
     pub fn parties(&self) -> &TokenParties {
@@ -286,6 +328,26 @@ impl JwtVerifier {
     }
 
     pub fn verify_at(&self, token: &str, now: i64) -> Result<Claims, JwtError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(claims) = self.verified.get(&digest) {
+            return Self::within_time(claims, now);
+        }
+        let claims = self.verify_signature_and_parties(token)?;
+        self.verified.insert(digest, &claims);
+        Self::within_time(claims, now)
+    }
+
+    fn within_time(claims: Claims, now: i64) -> Result<Claims, JwtError> {
+        if claims.exp + LEEWAY_SECS <= now {
+            return Err(JwtError::Expired);
+        }
+        if claims.iat - LEEWAY_SECS > now {
+            return Err(JwtError::NotYetValid);
+        }
+        Ok(claims)
+    }
+
+    fn verify_signature_and_parties(&self, token: &str) -> Result<Claims, JwtError> {
         let mut parts = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -326,12 +388,6 @@ impl JwtVerifier {
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .ok_or(JwtError::Malformed)?;
-        if claims.exp + LEEWAY_SECS <= now {
-            return Err(JwtError::Expired);
-        }
-        if claims.iat - LEEWAY_SECS > now {
-            return Err(JwtError::NotYetValid);
-        }
         if claims.iss != self.parties.issuer || claims.aud != self.parties.audience {
             return Err(JwtError::WrongParty);
         }
@@ -417,6 +473,36 @@ mod tests {
             (claims.sub, claims.sid, claims.email_verified),
             (user, session, true)
         );
+    }
+
+    #[test]
+    fn a_checked_token_is_remembered_but_a_changed_byte_is_checked_again() {
+        let issuer = TokenIssuer::new(SigningKey::generate(), parties(), 60);
+        let verifier = issuer.verifier([]);
+        let token = issuer.issue(Uuid::now_v7(), Uuid::now_v7(), false, &Access::default());
+        let first = verifier.verify(&token).unwrap();
+        assert_eq!(verifier.verify(&token).unwrap(), first);
+        // Tamper with the payload's last character and with the signature's.
+        let (head, signature) = token.rsplit_once('.').unwrap();
+        let flip = |s: &str| {
+            let mut chars: Vec<char> = s.chars().collect();
+            let last = chars.last_mut().unwrap();
+            *last = if *last == 'A' { 'B' } else { 'A' };
+            chars.into_iter().collect::<String>()
+        };
+        assert!(
+            verifier
+                .verify(&format!("{}.{signature}", flip(head)))
+                .is_err()
+        );
+        assert!(
+            verifier
+                .verify(&format!("{head}.{}", flip(signature)))
+                .is_err()
+        );
+        // Another verifier (another key set) shares nothing.
+        let stranger = TokenIssuer::new(SigningKey::generate(), parties(), 60).verifier([]);
+        assert_eq!(stranger.verify(&token), Err(JwtError::UnknownKey));
     }
 
     #[test]
