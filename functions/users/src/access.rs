@@ -282,6 +282,30 @@ pub fn ensure_within(caller: &Grants, given: &Grants, what: &str) -> Result<(), 
     }
 }
 
+/// Replacing the role set `current` with `wanted`: the roles added and removed. 403 unless
+/// every role given or taken away is within the caller's own grants.
+pub async fn role_changes(
+    db: &impl GenericClient,
+    caller: &Grants,
+    current: &[Uuid],
+    wanted: &[Uuid],
+) -> Result<(Vec<Uuid>, Vec<Uuid>), ApiError> {
+    let added: Vec<Uuid> = wanted
+        .iter()
+        .filter(|r| !current.contains(r))
+        .copied()
+        .collect();
+    let removed: Vec<Uuid> = current
+        .iter()
+        .filter(|r| !wanted.contains(r))
+        .copied()
+        .collect();
+    let touched: Vec<Uuid> = added.iter().chain(&removed).copied().collect();
+    let given = grants_of_roles(db, &touched).await?;
+    ensure_within(caller, &given, "these roles")?;
+    Ok((added, removed))
+}
+
 /// Every user who is a member of one of `group_ids` or of any group below them.
 pub async fn members_below(
     db: &impl GenericClient,

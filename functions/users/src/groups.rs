@@ -1065,20 +1065,10 @@ pub async fn put_group_roles(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let added: Vec<Uuid> = wanted
-        .iter()
-        .filter(|r| !current.contains(r))
-        .copied()
-        .collect();
-    let removed: Vec<Uuid> = current
-        .iter()
-        .filter(|r| !wanted.contains(r))
-        .copied()
-        .collect();
-    let touched: Vec<Uuid> = added.iter().chain(&removed).copied().collect();
-    let given = access::grants_of_roles(&tx, &touched).await?;
-    access::ensure_within(&caller.claims.perms, &given, "these roles")?;
-    if !touched.is_empty() {
+    let (added, removed) =
+        access::role_changes(&tx, &caller.claims.perms, &current, &wanted).await?;
+    let changed = !(added.is_empty() && removed.is_empty());
+    if changed {
         let ids: Vec<Uuid> = added.iter().map(|_| Uuid::now_v7()).collect();
         let assigned = tx
             .query(

@@ -984,19 +984,9 @@ pub async fn put_user_roles(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let added: Vec<Uuid> = wanted
-        .iter()
-        .filter(|r| !current.contains(r))
-        .copied()
-        .collect();
-    let removed: Vec<Uuid> = current
-        .iter()
-        .filter(|r| !wanted.contains(r))
-        .copied()
-        .collect();
-    let touched: Vec<Uuid> = added.iter().chain(removed.iter()).copied().collect();
-    let given = access::grants_of_roles(&tx, &touched).await?;
-    access::ensure_within(&caller.claims.perms, &given, "these roles")?;
+    let (added, removed) =
+        access::role_changes(&tx, &caller.claims.perms, &current, &wanted).await?;
+    let changed = !(added.is_empty() && removed.is_empty());
     for role_id in &added {
         assign_role(&tx, &mut change, id, *role_id, caller.id()).await?;
     }
@@ -1018,7 +1008,7 @@ pub async fn put_user_roles(
             );
         }
     }
-    if !touched.is_empty() {
+    if changed {
         change.emit(
             "user.updated",
             json!({ "user_id": id, "changes": ["roles"], "role_ids": wanted }),
