@@ -109,3 +109,26 @@ pub fn pool(config: &DbConfig) -> anyhow::Result<Pool> {
         .build()
         .context("building the database pool")
 }
+
+/// One value a dynamically built statement binds.
+pub type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+
+/// The parameters of a statement built from the filters a request uses: `bind` keeps the
+/// value and answers its placeholder (`$3`), so text and values cannot drift apart.
+#[derive(Default)]
+pub struct Binds<'a>(Vec<Param<'a>>);
+
+impl<'a> Binds<'a> {
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    pub fn bind(&mut self, value: Param<'a>) -> String {
+        self.0.push(value);
+        format!("${}", self.0.len())
+    }
+
+    pub fn values(&self) -> &[Param<'a>] {
+        &self.0
+    }
+}

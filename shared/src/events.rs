@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::aws::{LazyClient, LazySdk};
+
 pub use aws_sdk_eventbridge::Client as EventBridgeClient;
 
 /// The envelope every event travels in; it is the EventBridge `detail`.
@@ -61,10 +63,11 @@ impl Envelope {
 }
 
 /// Publishes envelopes to the bus, ten entries a call (the PutEvents limit), retrying the
-/// entries EventBridge reports as failed.
+/// entries EventBridge reports as failed. The EventBridge client is made when the first
+/// event is published (see [`EventPublisher::lazy`]).
 #[derive(Debug, Clone)]
 pub struct EventPublisher {
-    client: aws_sdk_eventbridge::Client,
+    client: LazyClient<EventBridgeClient>,
     bus_name: String,
 }
 
@@ -72,13 +75,24 @@ const PUT_EVENTS_BATCH: usize = 10;
 const PUBLISH_ATTEMPTS: u32 = 3;
 
 impl EventPublisher {
-    pub fn new(client: aws_sdk_eventbridge::Client, bus_name: impl Into<String>) -> Self {
+    /// A publisher with a ready client.
+    pub fn new(client: EventBridgeClient, bus_name: impl Into<String>) -> Self {
         Self {
-            client,
+            client: LazyClient::ready(client),
             bus_name: bus_name.into(),
         }
     }
 
+    /// A publisher whose client is made from `sdk` when the first event is published: a
+    /// request that publishes nothing never loads the AWS configuration.
+    pub fn lazy(sdk: impl Into<LazySdk>, bus_name: impl Into<String>) -> Self {
+        Self {
+            client: LazyClient::new(sdk.into(), EventBridgeClient::new),
+            bus_name: bus_name.into(),
+        }
+    }
+
+    /// The bus events go to.
     pub fn bus_name(&self) -> &str {
         &self.bus_name
     }
@@ -86,6 +100,10 @@ impl EventPublisher {
     /// Publishes `events`; answers the ids that EventBridge accepted.
     pub async fn publish(&self, events: &[Envelope]) -> Vec<Uuid> {
         let mut accepted = Vec::with_capacity(events.len());
+        if events.is_empty() {
+            return accepted;
+        }
+        let client = self.client.get().await;
         for chunk in events.chunks(PUT_EVENTS_BATCH) {
             let mut pending: Vec<&Envelope> = chunk.iter().collect();
             for attempt in 1..=PUBLISH_ATTEMPTS {
@@ -103,13 +121,7 @@ impl EventPublisher {
                             .build()
                     })
                     .collect();
-                match self
-                    .client
-                    .put_events()
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                {
+                match client.put_events().set_entries(Some(entries)).send().await {
                     Ok(output) => {
                         let results = output.entries();
                         let mut failed = Vec::new();
@@ -315,5 +327,22 @@ impl Outbox {
         tx.execute(&attempts, &[&ids]).await?;
         tx.commit().await?;
         Ok(accepted.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::AwsSettings;
+
+    #[tokio::test]
+    async fn a_lazy_publisher_makes_no_client_until_it_has_something_to_publish() {
+        let sdk = LazySdk::new(AwsSettings {
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+        });
+        let publisher = EventPublisher::lazy(sdk.clone(), "bus");
+        assert!(publisher.publish(&[]).await.is_empty());
+        assert!(!publisher.client.is_made());
+        assert!(!sdk.is_loaded());
     }
 }

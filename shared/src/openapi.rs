@@ -1,8 +1,9 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations.
 //!
-//! Each service builds its paths with `utoipa_axum::OpenApiRouter`; [`finish`] adds what every
-//! route shares — the bearer security scheme, the problem+json schema and the error responses
-//! each operation can give — so the document lists every answer a client can get.
+//! Each service builds its paths from its one list of routes ([`crate::http::Routes`], through
+//! `utoipa_axum::OpenApiRouter`); [`finish`] adds what every route shares — the bearer
+//! security scheme, the problem+json schema and the error responses each operation can give —
+//! so the document lists every answer a client can get.
 
 use utoipa::{
     PartialSchema,

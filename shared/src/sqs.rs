@@ -100,14 +100,16 @@ impl<H: EventHandler> Consumer<H> {
     }
 
     /// A consumer whose handler emits events, to `EVENT_BUS_NAME` through `H::SCHEMA`'s outbox.
+    /// `sdk` is a loaded `&SdkConfig` or a [`LazySdk`](crate::aws::LazySdk); either way the
+    /// EventBridge client is made when the first event is published.
     pub fn from_env_emitting(
         env: &dyn crate::config::Env,
-        sdk: &aws_config::SdkConfig,
+        sdk: impl Into<crate::aws::LazySdk>,
         handler: H,
     ) -> anyhow::Result<Self> {
         let consumer = Self::from_env(env, handler)?;
-        let publisher = crate::events::EventPublisher::new(
-            crate::events::EventBridgeClient::new(sdk),
+        let publisher = crate::events::EventPublisher::lazy(
+            sdk,
             crate::config::required(env, "EVENT_BUS_NAME")?,
         );
         let outbox = crate::events::Outbox::new(H::SCHEMA, publisher, consumer.pool.clone());

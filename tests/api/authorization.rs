@@ -30,6 +30,9 @@ enum Caller {
     Inherited,
     /// No user: the local service credential, as another service calls `/internal/*`.
     Service,
+    /// The custom role Author (and Viewer): of articles only `articles.view` and
+    /// `articles.create`, so their own drafts and nothing else. Only the content matrix asks.
+    Author,
 }
 
 const CALLERS: [Caller; 7] = [
@@ -55,6 +58,7 @@ impl Caller {
             Caller::Custom => "custom",
             Caller::Inherited => "inherited",
             Caller::Service => "service",
+            Caller::Author => "author",
         }
     }
 
@@ -62,7 +66,7 @@ impl Caller {
     /// modules): the contract this matrix checks the routes against.
     fn holds(self, permission: &str) -> bool {
         match self {
-            Caller::Anonymous | Caller::Service | Caller::Viewer => false,
+            Caller::Anonymous | Caller::Service | Caller::Viewer | Caller::Author => false,
             Caller::Editor => ["users.view", "groups.view"].contains(&permission),
             Caller::Admin => true,
             Caller::Custom | Caller::Inherited => AUDITOR.contains(&permission),
@@ -647,6 +651,833 @@ async fn every_route_answers_each_kind_of_caller_as_the_permission_model_says() 
     assert!(
         mismatches.is_empty(),
         "{} of {asked} answers differ from the permission model:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
+
+// The content service: articles, their blocks, SEO, tags and history, the workflow,
+// categories, tags and the internal read. Its answers depend on more than a permission (who
+// wrote the article, its status), so each row spells out every caller's status.
+
+/// The callers of the content matrix, in the order of [`ContentCase::answers`]. The matrix has
+/// no Moderator; Custom and Inherited hold nothing of the content modules beyond Viewer's.
+const CONTENT_CALLERS: [Caller; 6] = [
+    Caller::Anonymous,
+    Caller::Viewer,
+    Caller::Editor,
+    Caller::Author,
+    Caller::Admin,
+    Caller::Service,
+];
+
+/// What the custom role Author grants.
+const AUTHOR: [&str; 2] = ["articles.view", "articles.create"];
+
+/// The tag every article fixture may be given by name (it exists, so setting it needs no
+/// tags.create).
+const SHARED_TAG: &str = "Matrix shared";
+
+/// What a content case's `{id}` (and `{slug}`, `{block}`) is: a fixture made for that one
+/// call, so a write that succeeds (rightly or not) changes nothing another call reads.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// No fixture.
+    Nothing,
+    /// A draft (one paragraph block) by the author: theirs, an editor's to see and change,
+    /// hidden from everyone else.
+    Draft,
+    /// A draft by the Admin: someone else's, even for the author.
+    OthersDraft,
+    /// A published public article by the Admin: everyone reads it, only editors change it.
+    Published,
+    /// An approved article by the author (submitted by them, approved by the Admin).
+    Approved,
+    /// A top-level category, without rules, by the Admin.
+    Category,
+    /// A tag by the Admin.
+    Tag,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Nothing => "",
+            Target::Draft => "[author's draft]",
+            Target::OthersDraft => "[other's draft]",
+            Target::Published => "[published]",
+            Target::Approved => "[approved]",
+            Target::Category => "[category]",
+            Target::Tag => "[tag]",
+        }
+    }
+}
+
+/// One content route as the matrix calls it, with the status each caller must get.
+/// Placeholders: `{id}`, `{slug}` and `{block}` of the target, `{unique}` a fresh suffix,
+/// `{future}` a time tomorrow and `{missing}` an id nothing has.
+struct ContentCase {
+    method: Method,
+    path: &'static str,
+    body: Option<Value>,
+    target: Target,
+    /// In the order of [`CONTENT_CALLERS`]: anonymous, Viewer, Editor, author, Admin, service.
+    answers: [u16; 6],
+}
+
+fn on(
+    method: Method,
+    path: &'static str,
+    body: Option<Value>,
+    target: Target,
+    answers: [u16; 6],
+) -> ContentCase {
+    ContentCase {
+        method,
+        path,
+        body,
+        target,
+        answers,
+    }
+}
+
+/// Every content route (each of the 34 at least once), against the fixtures whose status and
+/// author decide the answer.
+fn content_cases() -> Vec<ContentCase> {
+    use Target::{Approved, Category, Draft, Nothing, OthersDraft, Published, Tag};
+    let (get, put, post, delete) = (Method::GET, Method::PUT, Method::POST, Method::DELETE);
+    // Who sees and changes what: a published public article is everyone's to read, the
+    // service credential on a public route is no user (as anonymous); a draft exists only
+    // for its author and editors (404 for the rest, signed in or not); a write needs a user
+    // (401) who sees the article (404) and may change it (403).
+    let everyone = [200; 6];
+    let nobody = [404; 6];
+    // anonymous, Viewer, Editor, author, Admin, service
+    let read_own_draft = [404, 404, 200, 200, 200, 404];
+    let read_others_draft = [404, 404, 200, 404, 200, 404];
+    let write_own_draft = [401, 404, 200, 200, 200, 401];
+    let write_others_draft = [401, 404, 200, 404, 200, 401];
+    let write_published = [401, 403, 200, 403, 200, 401];
+    let history_of_published = [401, 403, 200, 403, 200, 401];
+    let service_only = [401, 401, 401, 401, 401, 200];
+    let editors_create = [401, 403, 201, 403, 201, 401];
+    let editors_change = [401, 403, 200, 403, 200, 401];
+    let editors_delete = [401, 403, 204, 403, 204, 401];
+    let managers = [401, 403, 403, 403, 200, 401];
+    let created = |answers: [u16; 6]| answers.map(|a| if a == 200 { 201 } else { a });
+    let deleted = |answers: [u16; 6]| answers.map(|a| if a == 200 { 204 } else { a });
+    let paragraph =
+        |text: &str| json!({ "block_type": "paragraph", "content": format!("<p>{text}</p>") });
+    let title = || Some(json!({ "title": "Changed by the matrix" }));
+    let blocks = || Some(json!({ "blocks": [paragraph("Replaced by the matrix")] }));
+    let block = || Some(paragraph("Added by the matrix"));
+    let block_change = || Some(json!({ "content": "<p>Changed by the matrix</p>" }));
+    let seo = || Some(json!({ "meta_title": "Changed by the matrix" }));
+    let tags = || Some(json!({ "tags": [SHARED_TAG] }));
+    let submit = || Some(json!({ "status": "pending_review" }));
+    vec![
+        // Articles.
+        on(get.clone(), "/api/v1/articles", None, Nothing, everyone),
+        on(
+            post.clone(),
+            "/api/v1/articles",
+            Some(json!({ "title": "Matrix {unique}" })),
+            Nothing,
+            [401, 403, 201, 201, 201, 401],
+        ),
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}",
+            None,
+            Published,
+            everyone,
+        ),
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}",
+            None,
+            Draft,
+            read_own_draft,
+        ),
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}",
+            None,
+            OthersDraft,
+            read_others_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}",
+            title(),
+            Draft,
+            write_own_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}",
+            title(),
+            OthersDraft,
+            write_others_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}",
+            title(),
+            Published,
+            write_published,
+        ),
+        on(
+            delete.clone(),
+            "/api/v1/articles/{id}",
+            None,
+            Draft,
+            deleted(write_own_draft),
+        ),
+        on(
+            delete.clone(),
+            "/api/v1/articles/{id}",
+            None,
+            OthersDraft,
+            deleted(write_others_draft),
+        ),
+        // A published article is archived (200), not deleted; articles.delete.
+        on(
+            delete.clone(),
+            "/api/v1/articles/{id}",
+            None,
+            Published,
+            write_published,
+        ),
+        on(
+            get.clone(),
+            "/api/v1/articles/slug/{slug}",
+            None,
+            Published,
+            everyone,
+        ),
+        // Only a published article is read by its slug, even by its author.
+        on(
+            get.clone(),
+            "/api/v1/articles/slug/{slug}",
+            None,
+            Draft,
+            nobody,
+        ),
+        // The workflow: submitting is the author's (or an editor's); every other move needs
+        // articles.publish.
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/status",
+            submit(),
+            Draft,
+            write_own_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/status",
+            submit(),
+            OthersDraft,
+            write_others_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/status",
+            Some(json!({ "status": "archived" })),
+            Published,
+            write_published,
+        ),
+        // An approved article exists for its author and editors only.
+        on(
+            post.clone(),
+            "/api/v1/articles/{id}/publish",
+            None,
+            Approved,
+            [401, 404, 200, 403, 200, 401],
+        ),
+        // Schedule asks for articles.publish before it looks the article up.
+        on(
+            post.clone(),
+            "/api/v1/articles/{id}/schedule",
+            Some(json!({ "scheduled_publish_at": "{future}" })),
+            Approved,
+            [401, 403, 200, 403, 200, 401],
+        ),
+        // Blocks.
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}/blocks",
+            None,
+            Published,
+            everyone,
+        ),
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}/blocks",
+            None,
+            Draft,
+            read_own_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/blocks",
+            blocks(),
+            Draft,
+            write_own_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/blocks",
+            blocks(),
+            OthersDraft,
+            write_others_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/blocks",
+            blocks(),
+            Published,
+            write_published,
+        ),
+        on(
+            post.clone(),
+            "/api/v1/articles/{id}/blocks",
+            block(),
+            Draft,
+            created(write_own_draft),
+        ),
+        on(
+            post.clone(),
+            "/api/v1/articles/{id}/blocks",
+            block(),
+            Published,
+            created(write_published),
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/blocks/{block}",
+            block_change(),
+            Draft,
+            write_own_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/blocks/{block}",
+            block_change(),
+            Published,
+            write_published,
+        ),
+        on(
+            delete.clone(),
+            "/api/v1/articles/{id}/blocks/{block}",
+            None,
+            Draft,
+            deleted(write_own_draft),
+        ),
+        on(
+            delete.clone(),
+            "/api/v1/articles/{id}/blocks/{block}",
+            None,
+            OthersDraft,
+            deleted(write_others_draft),
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/blocks/order",
+            Some(json!({ "block_ids": ["{block}"] })),
+            Draft,
+            write_own_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/blocks/order",
+            Some(json!({ "block_ids": ["{block}"] })),
+            Published,
+            write_published,
+        ),
+        // SEO.
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}/seo",
+            None,
+            Published,
+            everyone,
+        ),
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}/seo",
+            None,
+            Draft,
+            read_own_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/seo",
+            seo(),
+            Draft,
+            write_own_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/seo",
+            seo(),
+            OthersDraft,
+            write_others_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/seo",
+            seo(),
+            Published,
+            write_published,
+        ),
+        // The article's tags.
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}/tags",
+            None,
+            Published,
+            everyone,
+        ),
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}/tags",
+            None,
+            Draft,
+            read_own_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/tags",
+            tags(),
+            Draft,
+            write_own_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/tags",
+            tags(),
+            OthersDraft,
+            write_others_draft,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/articles/{id}/tags",
+            tags(),
+            Published,
+            write_published,
+        ),
+        // History: the author's and editors', even of a published article.
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}/versions",
+            None,
+            Published,
+            history_of_published,
+        ),
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}/versions",
+            None,
+            Draft,
+            read_own_draft,
+        ),
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}/versions",
+            None,
+            OthersDraft,
+            read_others_draft,
+        ),
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}/versions/1",
+            None,
+            Published,
+            history_of_published,
+        ),
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}/versions/1",
+            None,
+            Draft,
+            read_own_draft,
+        ),
+        on(
+            get.clone(),
+            "/api/v1/articles/{id}/versions/1",
+            None,
+            OthersDraft,
+            read_others_draft,
+        ),
+        on(
+            post.clone(),
+            "/api/v1/articles/{id}/restore/1",
+            None,
+            Draft,
+            write_own_draft,
+        ),
+        on(
+            post.clone(),
+            "/api/v1/articles/{id}/restore/1",
+            None,
+            OthersDraft,
+            write_others_draft,
+        ),
+        on(
+            post.clone(),
+            "/api/v1/articles/{id}/restore/1",
+            None,
+            Published,
+            write_published,
+        ),
+        // Internal: the service credential only, whatever the article's status.
+        on(
+            get.clone(),
+            "/api/v1/internal/articles/{id}",
+            None,
+            Draft,
+            service_only,
+        ),
+        on(
+            get.clone(),
+            "/api/v1/internal/articles/{id}",
+            None,
+            Published,
+            service_only,
+        ),
+        // Categories.
+        on(get.clone(), "/api/v1/categories", None, Nothing, everyone),
+        on(
+            post.clone(),
+            "/api/v1/categories",
+            Some(json!({ "name": "Matrix {unique}" })),
+            Nothing,
+            editors_create,
+        ),
+        on(
+            get.clone(),
+            "/api/v1/categories/{id}",
+            None,
+            Category,
+            everyone,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/categories/{id}",
+            Some(json!({ "description": "Changed by the matrix" })),
+            Category,
+            editors_change,
+        ),
+        on(
+            delete.clone(),
+            "/api/v1/categories/{id}",
+            None,
+            Category,
+            editors_delete,
+        ),
+        on(
+            get.clone(),
+            "/api/v1/categories/{id}/access",
+            None,
+            Category,
+            managers,
+        ),
+        on(
+            put.clone(),
+            "/api/v1/categories/{id}/access",
+            Some(json!({ "rules": [] })),
+            Category,
+            managers,
+        ),
+        // Tags.
+        on(get.clone(), "/api/v1/tags", None, Nothing, everyone),
+        on(
+            post.clone(),
+            "/api/v1/tags",
+            Some(json!({ "name": "Matrix {unique}" })),
+            Nothing,
+            editors_create,
+        ),
+        on(get.clone(), "/api/v1/tags/{id}", None, Tag, everyone),
+        on(
+            delete.clone(),
+            "/api/v1/tags/{id}",
+            None,
+            Tag,
+            editors_delete,
+        ),
+        // Unknown ids: the same 404 whoever may ask.
+        on(
+            get.clone(),
+            "/api/v1/articles/{missing}",
+            None,
+            Nothing,
+            nobody,
+        ),
+        on(
+            get,
+            "/api/v1/internal/articles/{missing}",
+            None,
+            Nothing,
+            [401, 401, 401, 401, 401, 404],
+        ),
+        on(
+            put,
+            "/api/v1/articles/{missing}",
+            title(),
+            Nothing,
+            [401, 404, 404, 404, 404, 401],
+        ),
+        on(
+            post,
+            "/api/v1/articles/{missing}/publish",
+            None,
+            Nothing,
+            [401, 404, 404, 404, 404, 401],
+        ),
+        on(
+            delete,
+            "/api/v1/tags/{missing}",
+            None,
+            Nothing,
+            [401, 403, 404, 403, 404, 401],
+        ),
+    ]
+}
+
+/// A content fixture: what the placeholders of one call stand for.
+#[derive(Debug, Default)]
+struct Fixture {
+    id: String,
+    slug: String,
+    block: String,
+}
+
+impl Matrix {
+    /// Adds the author: a fresh account holding Viewer and the custom role Author.
+    async fn add_author(&mut self) {
+        let session = self.app.signed_in_user("w").await;
+        self.app.settle().await;
+        let list = self
+            .app
+            .get(
+                "/api/v1/permissions?module=articles",
+                Some(&self.admin_token),
+            )
+            .await;
+        assert_status(&list, StatusCode::OK, "listing the articles permissions");
+        let permissions: Vec<Value> = AUTHOR
+            .iter()
+            .map(|name| {
+                list.body["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|p| p["name"] == *name)
+                    .unwrap_or_else(|| panic!("no permission {name} in {}", list.text))["id"]
+                    .clone()
+            })
+            .collect();
+        let created = self
+            .app
+            .post_as(
+                "/api/v1/roles",
+                json!({ "name": "Author", "description": "Writes their own drafts",
+                        "permission_ids": permissions }),
+                &self.admin_token,
+            )
+            .await;
+        assert_status(&created, StatusCode::CREATED, "creating Author");
+        let author_role = id_in(&created);
+        let id = self.app.user_id(&session.email).await;
+        let assigned = self
+            .app
+            .put(
+                &format!("/api/v1/users/{id}/roles"),
+                json!({ "role_ids": [self.viewer_role, author_role] }),
+                &self.admin_token,
+            )
+            .await;
+        assert_status(&assigned, StatusCode::OK, "assigning Author");
+        self.app.settle().await;
+        let session = self.app.refresh(&session).await;
+        self.sessions.insert(Caller::Author, (session, id));
+    }
+
+    /// One step of making a fixture, as `who`; its answer, or why it failed.
+    async fn make(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        who: Caller,
+        status: u16,
+    ) -> Result<Reply, String> {
+        let reply = self.call(method.clone(), path, body, who).await;
+        if reply.status.as_u16() == status {
+            Ok(reply)
+        } else {
+            Err(format!(
+                "could not make the fixture ({method} {path} as {} answered {}: {})",
+                who.name(),
+                reply.status,
+                reply.text
+            ))
+        }
+    }
+
+    /// A new draft by `who`, with one paragraph block.
+    async fn draft_by(&self, who: Caller) -> Result<Fixture, String> {
+        let unique = Uuid::new_v4().simple().to_string()[..12].to_string();
+        let body = json!({ "title": format!("Matrix {unique}"),
+                           "blocks": [{ "block_type": "paragraph", "content": "<p>Matrix body</p>" }] });
+        let created = self
+            .make(Method::POST, "/api/v1/articles", Some(body), who, 201)
+            .await?;
+        let field = |value: &Value| value.as_str().unwrap_or_default().to_string();
+        Ok(Fixture {
+            id: field(&created.body["id"]),
+            slug: field(&created.body["slug"]),
+            block: field(&created.body["blocks"][0]["id"]),
+        })
+    }
+
+    /// Moves article `id` to `status`, as `who`.
+    async fn move_to(&self, id: &str, status: &str, who: Caller) -> Result<(), String> {
+        let path = format!("/api/v1/articles/{id}/status");
+        self.make(
+            Method::PUT,
+            &path,
+            Some(json!({ "status": status })),
+            who,
+            200,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn fixture(&self, target: Target) -> Result<Fixture, String> {
+        let unique = || Uuid::new_v4().simple().to_string()[..12].to_string();
+        let id_only = |reply: Reply| Fixture {
+            id: reply.body["id"].as_str().unwrap_or_default().to_string(),
+            ..Fixture::default()
+        };
+        Ok(match target {
+            Target::Nothing => Fixture::default(),
+            Target::Draft => self.draft_by(Caller::Author).await?,
+            Target::OthersDraft => self.draft_by(Caller::Admin).await?,
+            Target::Published => {
+                let article = self.draft_by(Caller::Admin).await?;
+                self.move_to(&article.id, "pending_review", Caller::Admin)
+                    .await?;
+                self.move_to(&article.id, "approved", Caller::Admin).await?;
+                let path = format!("/api/v1/articles/{}/publish", article.id);
+                self.make(Method::POST, &path, None, Caller::Admin, 200)
+                    .await?;
+                article
+            }
+            Target::Approved => {
+                let article = self.draft_by(Caller::Author).await?;
+                self.move_to(&article.id, "pending_review", Caller::Author)
+                    .await?;
+                self.move_to(&article.id, "approved", Caller::Admin).await?;
+                article
+            }
+            Target::Category => id_only(
+                self.make(
+                    Method::POST,
+                    "/api/v1/categories",
+                    Some(json!({ "name": format!("Matrix {}", unique()) })),
+                    Caller::Admin,
+                    201,
+                )
+                .await?,
+            ),
+            Target::Tag => id_only(
+                self.make(
+                    Method::POST,
+                    "/api/v1/tags",
+                    Some(json!({ "name": format!("Matrix {}", unique()) })),
+                    Caller::Admin,
+                    201,
+                )
+                .await?,
+            ),
+        })
+    }
+
+    /// The case's path and body for one call, on a fixture made for it.
+    async fn fill_content(&self, case: &ContentCase) -> Result<(String, Option<Value>), String> {
+        let fixture = self.fixture(case.target).await?;
+        let future = (chrono::Utc::now() + chrono::Duration::days(1))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let values = [
+            ("{id}", fixture.id),
+            ("{slug}", fixture.slug),
+            ("{block}", fixture.block),
+            (
+                "{unique}",
+                Uuid::new_v4().simple().to_string()[..12].to_string(),
+            ),
+            ("{future}", future),
+            ("{missing}", Uuid::new_v4().to_string()),
+        ];
+        let fill = |text: &str| {
+            values
+                .iter()
+                .fold(text.to_string(), |text, (placeholder, value)| {
+                    text.replace(placeholder, value)
+                })
+        };
+        let body = case
+            .body
+            .as_ref()
+            .map(|body| serde_json::from_str(&fill(&body.to_string())).expect("a body stays JSON"));
+        Ok((fill(case.path), body))
+    }
+}
+
+#[tokio::test]
+async fn every_content_route_answers_each_kind_of_caller_as_the_access_rules_say() {
+    let mut matrix = Matrix::build().await;
+    matrix.add_author().await;
+    let shared = matrix
+        .app
+        .post_as(
+            "/api/v1/tags",
+            json!({ "name": SHARED_TAG }),
+            &matrix.admin_token,
+        )
+        .await;
+    assert_status(&shared, StatusCode::CREATED, "creating the shared tag");
+
+    // One call at a time, each on a fixture of its own.
+    let mut asked = 0;
+    let mut mismatches = Vec::new();
+    for case in content_cases() {
+        for (caller, expected) in CONTENT_CALLERS.into_iter().zip(case.answers) {
+            asked += 1;
+            let got = match matrix.fill_content(&case).await {
+                Ok((path, body)) => {
+                    let reply = matrix.call(case.method.clone(), &path, body, caller).await;
+                    mismatch(&reply, expected)
+                }
+                Err(setup) => Some(setup),
+            };
+            if let Some(got) = got {
+                mismatches.push(format!(
+                    "  {:<58} as {:<9} expected {expected}, {got}",
+                    format!("{} {} {}", case.method, case.path, case.target.name()),
+                    caller.name()
+                ));
+            }
+        }
+    }
+
+    assert!(
+        mismatches.is_empty(),
+        "{} of {asked} answers differ from the content access rules:\n{}",
         mismatches.len(),
         mismatches.join("\n")
     );

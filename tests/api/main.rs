@@ -4,8 +4,11 @@
 mod helpers;
 
 mod account_events;
+mod articles;
 mod auth;
 mod authorization;
+mod categories;
+mod content_access;
 mod directory;
 mod events;
 mod groups;

@@ -2,7 +2,8 @@
 //! stands on.
 //!
 //! ```text
-//! warm            throughput at concurrency 1, 10, 50; round trips; list/search at the current size
+//! warm            router construction; round trips; throughput at concurrency 1, 10, 50;
+//!                 list/search at the current size
 //! warm --scale    only the list/search figures at the current number of directory users
 //! ```
 //!
@@ -268,19 +269,80 @@ async fn main() -> anyhow::Result<()> {
     let auth_env = function_env("auth")?;
     let users_env = function_env("users")?;
     let (auth, users) = build(&auth_env, &users_env).await?;
+    // The first construction in the process, as a cold start pays it.
+    let started = Instant::now();
+    let auth_router = lectern_auth::router(auth.clone());
+    let auth_first = started.elapsed();
+    let started = Instant::now();
+    let users_router = lectern_users::router(users.clone());
+    let users_first = started.elapsed();
     let bench = Bench {
-        auth_router: lectern_auth::router(auth.clone()),
-        users_router: lectern_users::router(users.clone()),
+        auth_router,
+        users_router,
         users_pool: users.pool.clone(),
         auth,
         auth_env,
         users_env,
     };
     if !scale_only {
+        startup(&users, auth_first, users_first, &bench);
         round_trips(&bench).await?;
         throughput(&bench).await?;
     }
     scale(&bench).await
+}
+
+/// What building each router costs at init, and what building the OpenAPI document costs
+/// (`router()` built that document too until it stopped generating OpenAPI; `openapi()`
+/// still does), in µs: the first call in this process and the median of 200 more.
+fn startup(
+    users: &lectern_users::AppState,
+    auth_first: Duration,
+    users_first: Duration,
+    bench: &Bench,
+) {
+    fn timed(first: Option<Duration>, mut build: impl FnMut()) -> (f64, f64) {
+        let first = first.unwrap_or_else(|| {
+            let started = Instant::now();
+            build();
+            started.elapsed()
+        });
+        let mut again = Samples::default();
+        for _ in 0..200 {
+            let started = Instant::now();
+            build();
+            again.push(started.elapsed());
+        }
+        (first.as_secs_f64() * 1e6, again.median() * 1e3)
+    }
+    let pieces = [
+        (
+            "router/auth",
+            timed(Some(auth_first), || {
+                drop(lectern_auth::router(bench.auth.clone()))
+            }),
+        ),
+        (
+            "router/users",
+            timed(Some(users_first), || {
+                drop(lectern_users::router(users.clone()))
+            }),
+        ),
+        (
+            "openapi/auth",
+            timed(None, || drop(lectern_auth::openapi())),
+        ),
+        (
+            "openapi/users",
+            timed(None, || drop(lectern_users::openapi())),
+        ),
+    ];
+    println!("\nbuilding at init (µs)        first    median of 200");
+    for (name, (first, median)) in pieces {
+        println!("{name:<26} {first:>8.0} {median:>12.0}");
+        record(format!("build_first_us/{name}"), first, "");
+        record(format!("build_us/{name}"), median, "");
+    }
 }
 
 /// Database round trips per request, counted at the socket (after a warm-up, so statements
@@ -290,10 +352,20 @@ async fn round_trips(bench: &Bench) -> anyhow::Result<()> {
     let (head, upstream, tail) = split_host(url)?;
     let proxy = RoundTrips::start(upstream).await?;
     let proxied = format!("{head}{}{tail}", proxy.addr);
+    // The AWS calls (the emulator's HTTP API: one call is one round trip) are counted the same
+    // way, by a second proxy in front of `AWS_ENDPOINT_URL`.
+    let aws_url = bench
+        .auth_env
+        .get("AWS_ENDPOINT_URL")
+        .context("AWS_ENDPOINT_URL")?;
+    let (aws_head, aws_upstream, aws_tail) = split_host(aws_url)?;
+    let aws_proxy = RoundTrips::start(aws_upstream).await?;
+    let aws_proxied = format!("{aws_head}{}{aws_tail}", aws_proxy.addr);
     let through = |env: &HashMap<String, String>| {
         let mut env = env.clone();
         env.insert("DATABASE_URL".into(), proxied.clone());
         env.insert("DATABASE_POOL_SIZE".into(), "1".into());
+        env.insert("AWS_ENDPOINT_URL".into(), aws_proxied.clone());
         env
     };
     let (auth, users) = build(&through(&bench.auth_env), &through(&bench.users_env)).await?;
@@ -304,7 +376,10 @@ async fn round_trips(bench: &Bench) -> anyhow::Result<()> {
     let session = login(&bench.auth_router, &account_email(64)).await?;
     let permissions = format!("/api/v1/users/{}/permissions", session.user_id);
 
-    println!("\ndatabase round trips per request (counted at the socket, warm, 20 requests)");
+    println!(
+        "\nround trips per request (counted at the socket, warm, 20 requests)\n  {:<28} {:>8} {:>8}",
+        "", "database", "AWS"
+    );
     const N: u64 = 20;
     let count = async |name: &str,
                        mut run: Box<
@@ -315,12 +390,15 @@ async fn round_trips(bench: &Bench) -> anyhow::Result<()> {
             run().await?;
         }
         proxy.reset();
+        aws_proxy.reset();
         for _ in 0..N {
             run().await?;
         }
         let per = proxy.count() as f64 / N as f64;
-        println!("  {name:<28} {per:.2}");
+        let aws = aws_proxy.count() as f64 / N as f64;
+        println!("  {name:<28} {per:>8.2} {aws:>8.2}");
         record(format!("round_trips/{name}"), per, "");
+        record(format!("aws_calls/{name}"), aws, "");
         Ok(per)
     };
     {

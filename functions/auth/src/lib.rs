@@ -15,9 +15,12 @@ pub mod throttle;
 pub mod worker;
 
 use axum::Router;
-use lectern_shared::migrate::{Migration, SchemaMigrations};
+use lectern_shared::{
+    http::Routes,
+    migrate::{Migration, SchemaMigrations},
+    routes,
+};
 use utoipa::openapi::OpenApi;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use config::AuthConfig;
 pub use state::AppState;
@@ -43,8 +46,8 @@ pub const MIGRATIONS: SchemaMigrations = SchemaMigrations {
     ],
 };
 
-fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+fn api() -> Routes<AppState> {
+    Routes::new()
         .routes(routes!(accounts::signup))
         .routes(routes!(sessions::login))
         .routes(routes!(sessions::refresh))
@@ -63,12 +66,11 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// Every auth route, ready to serve.
 pub fn router(state: AppState) -> Router {
-    let (router, _) = api().split_for_parts();
-    lectern_shared::http::finish(router.with_state(state))
+    // No OpenAPI is generated here: a cold start has no use for it.
+    lectern_shared::http::finish(api().into_router().with_state(state))
 }
 
 /// The auth part of the OpenAPI document.
 pub fn openapi() -> OpenApi {
-    let (_, doc) = api().split_for_parts();
-    lectern_shared::openapi::finish(doc, "Lectern auth")
+    lectern_shared::openapi::finish(api().into_openapi(), "Lectern auth")
 }

@@ -4,22 +4,39 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use lectern_shared::aws::{LazyClient, LazySdk};
 
+/// Sends Lectern's mails through SES; the client is made when the first mail goes out.
 #[derive(Debug, Clone)]
 pub struct Mailer {
-    client: aws_sdk_sesv2::Client,
+    client: LazyClient<aws_sdk_sesv2::Client>,
     from: String,
     base_url: String,
 }
 
 impl Mailer {
+    /// Mails from `from` with links under `base_url`, through a ready client.
     pub fn new(
         client: aws_sdk_sesv2::Client,
         from: impl Into<String>,
         base_url: impl Into<String>,
     ) -> Self {
         Self {
-            client,
+            client: LazyClient::ready(client),
+            from: from.into(),
+            base_url: base_url.into(),
+        }
+    }
+
+    /// Mails from `from` with links under `base_url`, through a client made from `sdk` when
+    /// the first mail goes out.
+    pub fn lazy(
+        sdk: impl Into<LazySdk>,
+        from: impl Into<String>,
+        base_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            client: LazyClient::new(sdk.into(), aws_sdk_sesv2::Client::new),
             from: from.into(),
             base_url: base_url.into(),
         }
@@ -36,6 +53,8 @@ impl Mailer {
             )
             .build();
         self.client
+            .get()
+            .await
             .send_email()
             .from_email_address(&self.from)
             .destination(Destination::builder().to_addresses(to).build())

@@ -1,13 +1,15 @@
-//! Everything a request needs, built once per cold start.
+//! Everything a request needs, built once per cold start. The AWS clients (DynamoDB for the
+//! throttle, SES for mail, EventBridge for the outbox) are made when a request first uses
+//! them, so init and the requests that only read never load the AWS configuration.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::extract::FromRef;
 use lectern_shared::{
-    aws,
+    aws::LazySdk,
     db::{self, Pool},
-    events::{EventBridgeClient, EventPublisher, Outbox},
+    events::{EventPublisher, Outbox},
     jwt::{JwtVerifier, SigningKey, TokenIssuer},
 };
 
@@ -48,40 +50,42 @@ impl FromRef<AppState> for Arc<JwtVerifier> {
     }
 }
 
-async fn load_signing_key(
-    source: &SigningKeySource,
-    sdk: &aws_config::SdkConfig,
-) -> anyhow::Result<SigningKey> {
+/// The signing key. Only a key kept in Secrets Manager loads the AWS configuration at init
+/// (the clients made later share that load).
+async fn load_signing_key(source: &SigningKeySource, sdk: &LazySdk) -> anyhow::Result<SigningKey> {
     let encoded = match source {
         SigningKeySource::Inline(secret) => secret.expose().clone(),
         SigningKeySource::File(path) => std::fs::read_to_string(path)
             .with_context(|| format!("reading JWT_SIGNING_KEY_FILE {path}"))?,
-        SigningKeySource::SecretsManager(arn) => aws_sdk_secretsmanager::Client::new(sdk)
-            .get_secret_value()
-            .secret_id(arn)
-            .send()
-            .await
-            .context("reading the JWT signing key from Secrets Manager")?
-            .secret_string()
-            .context("the JWT signing key secret has no string value")?
-            .to_string(),
+        SigningKeySource::SecretsManager(arn) => {
+            aws_sdk_secretsmanager::Client::new(sdk.config().await)
+                .get_secret_value()
+                .secret_id(arn)
+                .send()
+                .await
+                .context("reading the JWT signing key from Secrets Manager")?
+                .secret_string()
+                .context("the JWT signing key secret has no string value")?
+                .to_string()
+        }
     };
     SigningKey::from_base64(&encoded)
         .map_err(|e| anyhow::anyhow!("the JWT signing key is unusable: {e}"))
 }
 
 impl AppState {
-    /// Builds clients from one AWS configuration load. The pool connects lazily.
+    /// The Lambda binary's state: the pool connects and the AWS clients are made (from one
+    /// AWS configuration load, `config.aws`) when a request first needs them.
     pub async fn build(config: AuthConfig) -> anyhow::Result<Self> {
-        let sdk = aws::load(&config.aws).await;
-        Self::build_with(config, &sdk).await
+        let sdk = LazySdk::new(config.aws.clone());
+        Self::build_with(config, sdk).await
     }
 
-    pub async fn build_with(
-        config: AuthConfig,
-        sdk: &aws_config::SdkConfig,
-    ) -> anyhow::Result<Self> {
-        let key = load_signing_key(&config.signing_key, sdk).await?;
+    /// The state with an AWS configuration of the caller's: a loaded `&SdkConfig` (the
+    /// devstack and the tests share one) or a [`LazySdk`].
+    pub async fn build_with(config: AuthConfig, sdk: impl Into<LazySdk>) -> anyhow::Result<Self> {
+        let sdk = sdk.into();
+        let key = load_signing_key(&config.signing_key, &sdk).await?;
         let issuer = TokenIssuer::new(
             key,
             config.parties.clone(),
@@ -91,15 +95,12 @@ impl AppState {
         let pool = db::pool(&config.db)?;
         let outbox = Outbox::new(
             SCHEMA,
-            EventPublisher::new(EventBridgeClient::new(sdk), config.event_bus.clone()),
+            EventPublisher::lazy(sdk.clone(), config.event_bus.clone()),
             pool.clone(),
         );
-        let throttle = Throttle::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            config.throttle_table.clone(),
-        );
-        let mailer = Mailer::new(
-            aws_sdk_sesv2::Client::new(sdk),
+        let throttle = Throttle::lazy(sdk.clone(), config.throttle_table.clone());
+        let mailer = Mailer::lazy(
+            sdk,
             config.mail_from.clone(),
             config.public_base_url.clone(),
         );

@@ -8,12 +8,30 @@ use std::{collections::HashMap, net::IpAddr, time::Duration};
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use chrono::Utc;
-use lectern_shared::{ApiError, tokens::sha256_hex};
+use lectern_shared::{
+    ApiError,
+    aws::{LazyClient, LazySdk},
+    tokens::sha256_hex,
+};
 
+/// The counters' table and its DynamoDB client, made on the first check or count.
 #[derive(Debug, Clone)]
 pub struct Throttle {
-    client: aws_sdk_dynamodb::Client,
+    client: LazyClient<aws_sdk_dynamodb::Client>,
     table: String,
+}
+
+/// What [`Throttle::check`] saw: the attempts counted so far in each limit's current window.
+#[derive(Debug, Clone, Default)]
+pub struct Counted {
+    attempts: HashMap<String, u64>,
+}
+
+impl Counted {
+    /// The attempts counted against `limit` in the window the check looked at.
+    pub fn attempts(&self, limit: &Limit) -> u64 {
+        self.attempts.get(&limit.key).copied().unwrap_or(0)
+    }
 }
 
 /// One counted thing: what, for whom, how many, over how long.
@@ -60,15 +78,24 @@ impl Limit {
 }
 
 impl Throttle {
+    /// Counters in `table`, through a ready client.
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: LazyClient::ready(client),
             table: table.into(),
         }
     }
 
-    /// 429 with `Retry-After` if any of `limits` is used up.
-    pub async fn check(&self, limits: &[Limit]) -> Result<(), ApiError> {
+    /// Counters in `table`, through a client made from `sdk` on first use.
+    pub fn lazy(sdk: impl Into<LazySdk>, table: impl Into<String>) -> Self {
+        Self {
+            client: LazyClient::new(sdk.into(), aws_sdk_dynamodb::Client::new),
+            table: table.into(),
+        }
+    }
+
+    /// 429 with `Retry-After` if any of `limits` is used up; otherwise what each has counted.
+    pub async fn check(&self, limits: &[Limit]) -> Result<Counted, ApiError> {
         let now = Utc::now().timestamp();
         let keys: Vec<HashMap<String, AttributeValue>> = limits
             .iter()
@@ -81,6 +108,8 @@ impl Throttle {
             .context("building a throttle lookup")?;
         let output = self
             .client
+            .get()
+            .await
             .batch_get_item()
             .request_items(&self.table, request)
             .send()
@@ -97,23 +126,33 @@ impl Throttle {
                 Some((pk, n))
             })
             .collect();
+        let counted = Counted {
+            attempts: limits
+                .iter()
+                .map(|l| {
+                    let n = counts.get(&l.item_key(now)).copied().unwrap_or(0);
+                    (l.key.clone(), n)
+                })
+                .collect(),
+        };
         let exceeded = limits
             .iter()
-            .filter(|l| counts.get(&l.item_key(now)).copied().unwrap_or(0) >= u64::from(l.max))
+            .filter(|l| counted.attempts(l) >= u64::from(l.max))
             .map(|l| l.retry_after(now))
             .max();
         match exceeded {
             Some(retry_after_secs) => Err(ApiError::TooManyRequests { retry_after_secs }),
-            None => Ok(()),
+            None => Ok(counted),
         }
     }
 
     /// Counts one attempt against each of `limits`.
     pub async fn hit(&self, limits: &[Limit]) -> anyhow::Result<()> {
         let now = Utc::now().timestamp();
+        let client = self.client.get().await;
         let updates = limits.iter().map(|l| {
             let expires = (now / l.window_secs() + 2) * l.window_secs();
-            self.client
+            client
                 .update_item()
                 .table_name(&self.table)
                 .key("pk", AttributeValue::S(l.item_key(now)))
@@ -133,6 +172,8 @@ impl Throttle {
     pub async fn clear(&self, limit: &Limit) -> anyhow::Result<()> {
         let now = Utc::now().timestamp();
         self.client
+            .get()
+            .await
             .delete_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(limit.item_key(now)))

@@ -18,7 +18,7 @@ use aws_config::SdkConfig;
 use deadpool_postgres::Transaction;
 use lectern_shared::{
     authz::Access,
-    aws::{self, AwsSettings},
+    aws::LazySdk,
     config::Env,
     events::Envelope,
     sqs::{Consumer, EventHandler},
@@ -39,21 +39,21 @@ use crate::{
 /// The auth worker as a queue consumer.
 pub type Worker = Consumer<AuthEvents>;
 
-/// The auth worker from its environment, loading the AWS configuration (the Lambda binary).
+/// The auth worker from its environment (the Lambda binary): the AWS configuration loads
+/// when the first invitation mail goes out, not at init.
 pub async fn from_env(env: &dyn Env) -> anyhow::Result<Worker> {
-    let sdk = aws::load(&AwsSettings::from_env(env)).await;
-    build(env, &sdk)
+    build_with(env, LazySdk::from_env(env))
 }
 
 /// The auth worker from its environment and an AWS configuration already loaded (the
 /// devstack shares one between every function).
 pub fn build(env: &dyn Env, sdk: &SdkConfig) -> anyhow::Result<Worker> {
+    build_with(env, LazySdk::ready(sdk))
+}
+
+fn build_with(env: &dyn Env, sdk: LazySdk) -> anyhow::Result<Worker> {
     let config = AuthWorkerConfig::from_env(env)?;
-    let mailer = Mailer::new(
-        aws_sdk_sesv2::Client::new(sdk),
-        config.mail_from,
-        config.public_base_url,
-    );
+    let mailer = Mailer::lazy(sdk, config.mail_from, config.public_base_url);
     Consumer::from_env(env, AuthEvents::new(mailer, config.invitation_ttl))
 }
 

@@ -7,6 +7,7 @@ pub const ALL: &[SchemaMigrations] = &[
     lectern_auth::MIGRATIONS,
     lectern_users::MIGRATIONS,
     lectern_settings::MIGRATIONS,
+    lectern_content::MIGRATIONS,
 ];
 
 /// Applies whatever is missing; answers `schema -> versions applied`.

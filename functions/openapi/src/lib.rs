@@ -12,6 +12,7 @@ pub fn document() -> OpenApi {
     let mut doc = lectern_auth::openapi();
     doc.merge(lectern_users::openapi());
     doc.merge(lectern_settings::openapi());
+    doc.merge(lectern_content::openapi());
     doc.info.title = "Lectern API".into();
     doc.servers = Some(vec![Server::new("/")]);
     doc

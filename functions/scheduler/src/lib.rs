@@ -1,5 +1,5 @@
 //! The scheduler: what runs every minute, fired by an EventBridge schedule rule in AWS and by
-//! the devstack locally.
+//! the devstack locally — scheduled article publishing, then the outbox sweep.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use lectern_shared::{
     aws::{self, AwsSettings},
     config::{self, Env},
     db::{self, DbConfig, Pool},
-    events::{EventBridgeClient, EventPublisher, Outbox},
+    events::{EventPublisher, Outbox},
 };
 
 /// Unpublished events younger than this are left to the request that wrote them.
@@ -24,29 +24,44 @@ pub struct Scheduler {
 /// What one tick did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct TickReport {
+    pub articles_published: usize,
     pub events_published: usize,
 }
 
 impl Scheduler {
+    /// `DATABASE_*`, `EVENT_BUS_NAME` and `AWS_ENDPOINT_URL`. Nothing connects and nothing
+    /// AWS is built until a tick needs it: the AWS configuration loads on the first publish.
     pub async fn from_env(env: &dyn Env) -> anyhow::Result<Self> {
-        let sdk = aws::load(&AwsSettings::from_env(env)).await;
+        let sdk = aws::LazySdk::new(AwsSettings::from_env(env));
         let pool = db::pool(&DbConfig::from_env(env)?)?;
         let bus = config::required(env, "EVENT_BUS_NAME")?;
-        Ok(Self::new(
-            pool,
-            EventPublisher::new(EventBridgeClient::new(&sdk), bus),
-        ))
+        Ok(Self::new(pool, EventPublisher::lazy(sdk, bus)))
     }
 
     pub fn new(pool: Pool, publisher: EventPublisher) -> Self {
         Self { pool, publisher }
     }
 
-    /// Runs every job once.
+    /// Runs every job once. A failing job does not keep the others from running; the tick
+    /// then fails with the first error, so the invocation is reported (and retried).
     pub async fn tick(&self) -> anyhow::Result<TickReport> {
+        let articles = self.publish_due_articles().await;
+        let events = self.sweep_outboxes(SWEEP_GRACE).await;
         Ok(TickReport {
-            events_published: self.sweep_outboxes(SWEEP_GRACE).await?,
+            articles_published: articles.context("publishing scheduled articles")?,
+            events_published: events.context("sweeping the outboxes")?,
         })
+    }
+
+    /// Publishes every approved article whose scheduled time has come (each exactly once,
+    /// however many ticks overlap), emitting `article.published` through the content outbox.
+    pub async fn publish_due_articles(&self) -> anyhow::Result<usize> {
+        let outbox = Outbox::new(
+            lectern_content::SCHEMA,
+            self.publisher.clone(),
+            self.pool.clone(),
+        );
+        lectern_content::publishing::publish_due(&self.pool, &outbox).await
     }
 
     /// Publishes what every schema's outbox still holds. Schemas are found by their `outbox`

@@ -1,3 +1,5 @@
+#![recursion_limit = "256"]
+
 use lambda_runtime::{LambdaEvent, service_fn};
 use lectern_scheduler::Scheduler;
 use lectern_shared::{config::ProcessEnv, telemetry};

@@ -11,9 +11,12 @@ pub mod user_settings;
 pub mod worker;
 
 use axum::Router;
-use lectern_shared::migrate::{Migration, SchemaMigrations};
+use lectern_shared::{
+    http::Routes,
+    migrate::{Migration, SchemaMigrations},
+    routes,
+};
 use utoipa::openapi::OpenApi;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use state::{AppState, SCHEMA};
 
@@ -26,8 +29,8 @@ pub const MIGRATIONS: SchemaMigrations = SchemaMigrations {
     }],
 };
 
-fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+fn api() -> Routes<AppState> {
+    Routes::new()
         .routes(routes!(
             system::list_system_settings,
             system::create_system_setting
@@ -49,12 +52,11 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// Every settings route, ready to serve.
 pub fn router(state: AppState) -> Router {
-    let (router, _) = api().split_for_parts();
-    lectern_shared::http::finish(router.with_state(state))
+    // No OpenAPI is generated here: a cold start has no use for it.
+    lectern_shared::http::finish(api().into_router().with_state(state))
 }
 
 /// The settings part of the OpenAPI document.
 pub fn openapi() -> OpenApi {
-    let (_, doc) = api().split_for_parts();
-    lectern_shared::openapi::finish(doc, "Lectern settings")
+    lectern_shared::openapi::finish(api().into_openapi(), "Lectern settings")
 }

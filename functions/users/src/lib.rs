@@ -17,9 +17,12 @@ pub mod state;
 pub mod worker;
 
 use axum::Router;
-use lectern_shared::migrate::{Migration, SchemaMigrations};
+use lectern_shared::{
+    http::Routes,
+    migrate::{Migration, SchemaMigrations},
+    routes,
+};
 use utoipa::openapi::OpenApi;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use state::{AppState, SCHEMA};
 
@@ -44,8 +47,8 @@ pub const MIGRATIONS: SchemaMigrations = SchemaMigrations {
     ],
 };
 
-fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+fn api() -> Routes<AppState> {
+    Routes::new()
         .routes(routes!(profiles::list_users, profiles::create_user))
         .routes(routes!(
             profiles::get_user,
@@ -91,12 +94,11 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// Every users route, ready to serve.
 pub fn router(state: AppState) -> Router {
-    let (router, _) = api().split_for_parts();
-    lectern_shared::http::finish(router.with_state(state))
+    // No OpenAPI is generated here: a cold start has no use for it.
+    lectern_shared::http::finish(api().into_router().with_state(state))
 }
 
 /// The users part of the OpenAPI document.
 pub fn openapi() -> OpenApi {
-    let (_, doc) = api().split_for_parts();
-    lectern_shared::openapi::finish(doc, "Lectern users")
+    lectern_shared::openapi::finish(api().into_openapi(), "Lectern users")
 }

@@ -11,6 +11,7 @@ use deadpool_postgres::GenericClient;
 use lectern_shared::{
     ApiError, ApiResult,
     authz::{Action, Module},
+    db::Binds,
     extract::{AuthUser, Json, List, PageQuery, Path, Query, nullable},
     validate::{self, Email, Validator, short_text},
 };
@@ -232,38 +233,33 @@ pub async fn list_users(
     }
     // Only the filters in use reach the statement, so each combination gets a plan that can
     // use its index (the trigram index for `q`, the name or creation order otherwise).
-    type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
-    fn bind<'a>(params: &mut Vec<Param<'a>>, value: Param<'a>) -> String {
-        params.push(value);
-        format!("${}", params.len())
-    }
-    let mut params: Vec<Param> = Vec::new();
+    let mut params = Binds::new();
     let mut conditions: Vec<String> = Vec::new();
     if let Some(status) = &status {
-        conditions.push(format!("u.status = {}", bind(&mut params, status)));
+        conditions.push(format!("u.status = {}", params.bind(status)));
     }
     if let Some(role) = &role {
         conditions.push(format!(
             "EXISTS (SELECT 1 FROM users.user_roles ur WHERE ur.user_id = u.id AND ur.role_id = {})",
-            bind(&mut params, role)
+            params.bind(role)
         ));
     }
     if let Some(group) = &group {
         conditions.push(format!(
             "EXISTS (SELECT 1 FROM users.user_groups ug WHERE ug.user_id = u.id AND ug.group_id = {})",
-            bind(&mut params, group)
+            params.bind(group)
         ));
     }
     if let Some(department) = &department {
         conditions.push(format!(
             "lower(u.department) = lower({})",
-            bind(&mut params, department)
+            params.bind(department)
         ));
     }
     if let Some(q) = &q {
         conditions.push(format!(
             "lower(u.first_name || ' ' || u.last_name || ' ' || coalesce(u.email, '')) LIKE {}",
-            bind(&mut params, q)
+            params.bind(q)
         ));
     }
     let (key, comparison, order) = sort.sql();
@@ -277,16 +273,16 @@ pub async fn list_users(
     if let (Some(last), Some(first), Some(created_at), Some(id)) = (&last, &first, &created_at, &id)
     {
         let position = if sort.by_name() {
-            let (a, b) = (bind(&mut params, last), bind(&mut params, first));
-            format!("({a}, {b}, {})", bind(&mut params, id))
+            let (a, b) = (params.bind(last), params.bind(first));
+            format!("({a}, {b}, {})", params.bind(id))
         } else {
-            let a = bind(&mut params, created_at);
-            format!("({a}, {})", bind(&mut params, id))
+            let a = params.bind(created_at);
+            format!("({a}, {})", params.bind(id))
         };
         conditions.push(format!("{key} {comparison} {position}"));
     }
     let limit = page.limit + 1;
-    let limit_param = bind(&mut params, &limit);
+    let limit_param = params.bind(&limit);
     let filter = if conditions.is_empty() {
         "TRUE".to_string()
     } else {
@@ -310,9 +306,10 @@ pub async fn list_users(
     let rows = if q.is_some() {
         // A text search is planned for its pattern (an unnamed statement): a cached generic
         // plan cannot tell a rare word, which the trigram index finds, from a common one.
-        db.query(sql.as_str(), &params).await?
+        db.query(sql.as_str(), params.values()).await?
     } else {
-        db.query(&db.prepare_cached(&sql).await?, &params).await?
+        db.query(&db.prepare_cached(&sql).await?, params.values())
+            .await?
     };
     // The position is PostgreSQL's own lower(), which the keyset compares against.
     let rows: Vec<(Profile, String, String)> = rows

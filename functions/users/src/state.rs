@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use lectern_shared::{
-    aws, config::Env, internal::ServiceCredential, jwt::JwtVerifier, service::ServiceCore,
+    aws::LazySdk, config::Env, internal::ServiceCredential, jwt::JwtVerifier, service::ServiceCore,
 };
 
 pub const SCHEMA: &str = "users";
@@ -50,19 +50,24 @@ impl FromRef<AppState> for ServiceCredential {
 
 impl AppState {
     /// `DATABASE_*`, `EVENT_BUS_NAME`, `JWT_PUBLIC_KEYS`/`JWT_ISSUER`/`JWT_AUDIENCE` and
-    /// optionally `INTERNAL_API_TOKEN`. The pool connects lazily.
+    /// optionally `INTERNAL_API_TOKEN`, with an AWS configuration loaded already (the devstack
+    /// and the tests share one). The pool connects lazily.
     pub fn from_env(env: &dyn Env, sdk: &aws_config::SdkConfig) -> anyhow::Result<Self> {
+        Self::with_sdk(env, LazySdk::ready(sdk))
+    }
+
+    /// [`AppState::from_env`] for the Lambda binary: nothing AWS is built at init; the AWS
+    /// configuration loads when a request first publishes an event.
+    pub async fn load(env: &dyn Env) -> anyhow::Result<Self> {
+        Self::with_sdk(env, LazySdk::from_env(env))
+    }
+
+    fn with_sdk(env: &dyn Env, sdk: LazySdk) -> anyhow::Result<Self> {
         Ok(Self {
             inner: Arc::new(Inner {
                 core: ServiceCore::from_env(env, sdk, SCHEMA)?,
                 service: ServiceCredential::from_env(env)?,
             }),
         })
-    }
-
-    /// Loads the AWS configuration, then [`AppState::from_env`].
-    pub async fn load(env: &dyn Env) -> anyhow::Result<Self> {
-        let sdk = aws::load(&aws::AwsSettings::from_env(env)).await;
-        Self::from_env(env, &sdk)
     }
 }

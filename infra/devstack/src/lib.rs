@@ -181,6 +181,8 @@ pub struct Stack {
     pub users_worker: lectern_users::worker::Worker,
     pub settings: lectern_settings::AppState,
     pub settings_worker: lectern_settings::worker::Worker,
+    pub content: lectern_content::AppState,
+    pub content_worker: lectern_content::worker::Worker,
     pub scheduler: lectern_scheduler::Scheduler,
 }
 
@@ -238,6 +240,11 @@ impl Stack {
             &stack_env("settings-worker")?,
             lectern_settings::worker::SettingsEvents,
         )?;
+        let content = lectern_content::AppState::from_env(&stack_env("content")?, &sdk)?;
+        let content_worker = Consumer::from_env(
+            &stack_env("content-worker")?,
+            lectern_content::worker::ContentEvents,
+        )?;
         let scheduler = lectern_scheduler::Scheduler::from_env(&stack_env("scheduler")?).await?;
         Ok(Self {
             config,
@@ -251,6 +258,8 @@ impl Stack {
             users_worker,
             settings,
             settings_worker,
+            content,
+            content_worker,
             scheduler,
         })
     }
@@ -279,6 +288,10 @@ impl Stack {
                 "settings".to_string(),
                 lectern_settings::router(self.settings.clone()),
             ),
+            (
+                "content".to_string(),
+                lectern_content::router(self.content.clone()),
+            ),
             ("openapi".to_string(), lectern_openapi::router()),
         ])
     }
@@ -295,6 +308,11 @@ impl Stack {
             let settings = settings.clone();
             Box::pin(async move { settings.handle_batch(event).await })
         });
+        let content = self.content_worker.clone();
+        let content: BatchHandler = Arc::new(move |event| {
+            let content = content.clone();
+            Box::pin(async move { content.handle_batch(event).await })
+        });
         let auth = self.auth_worker.clone();
         let auth: BatchHandler = Arc::new(move |event| {
             let auth = auth.clone();
@@ -303,6 +321,7 @@ impl Stack {
         HashMap::from([
             ("users-worker".to_string(), users),
             ("settings-worker".to_string(), settings),
+            ("content-worker".to_string(), content),
             ("auth-worker".to_string(), auth),
         ])
     }

@@ -1,0 +1,293 @@
+//! An article as the API answers it, and the statements that read one.
+//!
+//! A full article (fields, blocks, SEO, tags, category) is read by one statement: the blocks,
+//! SEO row, tags and category come back as JSON columns of the article's row, so a read is
+//! one round trip whatever the article holds.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use lectern_shared::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::blocks::rules::BlockType;
+
+/// An article's fields, as lists show it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Article {
+    pub id: Uuid,
+    pub title: String,
+    pub slug: String,
+    /// Written by an editor, or derived from the first paragraph while nobody has written one.
+    pub excerpt: Option<String>,
+    pub featured_image: Option<String>,
+    /// draft, pending_review, approved, published or archived.
+    pub status: String,
+    /// public, private or restricted.
+    pub visibility: String,
+    pub category_id: Option<Uuid>,
+    pub author_id: Uuid,
+    pub published_at: Option<DateTime<Utc>>,
+    pub scheduled_publish_at: Option<DateTime<Utc>>,
+    pub view_count: i64,
+    pub reading_time_minutes: i32,
+    pub is_featured: bool,
+    pub allow_comments: bool,
+    /// Increments with every save; sent as the ETag, expected back in `If-Match`.
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The article columns [`article`] reads, on alias `a`.
+pub const ARTICLE_COLUMNS: &str = "a.id, a.title, a.slug, a.excerpt, a.featured_image, a.status, \
+    a.visibility, a.category_id, a.author_id, a.published_at, a.scheduled_publish_at, a.view_count, \
+    a.reading_time_minutes, a.is_featured, a.allow_comments, a.version, a.created_at, a.updated_at";
+
+/// How many columns [`ARTICLE_COLUMNS`] has: what follows them starts here.
+pub const ARTICLE_WIDTH: usize = 18;
+
+pub fn article(row: &tokio_postgres::Row) -> Article {
+    Article {
+        id: row.get(0),
+        title: row.get(1),
+        slug: row.get(2),
+        excerpt: row.get(3),
+        featured_image: row.get(4),
+        status: row.get(5),
+        visibility: row.get(6),
+        category_id: row.get(7),
+        author_id: row.get(8),
+        published_at: row.get(9),
+        scheduled_publish_at: row.get(10),
+        view_count: row.get(11),
+        reading_time_minutes: row.get(12),
+        is_featured: row.get(13),
+        allow_comments: row.get(14),
+        version: row.get(15),
+        created_at: row.get(16),
+        updated_at: row.get(17),
+    }
+}
+
+/// One content block.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Block {
+    pub id: Uuid,
+    pub block_type: BlockType,
+    /// Sanitized rich text, code source or caption, by type.
+    pub content: String,
+    pub metadata: serde_json::Value,
+    pub sort_order: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The blocks of article alias `a`, in order, as a JSON array.
+pub const BLOCKS_JSON: &str = "(SELECT coalesce(jsonb_agg(jsonb_build_object(
+        'id', b.id, 'block_type', b.block_type, 'content', b.content, 'metadata', b.metadata,
+        'sort_order', b.sort_order, 'created_at', b.created_at, 'updated_at', b.updated_at)
+        ORDER BY b.sort_order, b.id), '[]'::jsonb)
+    FROM content.article_content_blocks b WHERE b.article_id = a.id)";
+
+/// A tag as an article shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TagRef {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+}
+
+/// The tags of article alias `a`, by name, as a JSON array.
+pub const TAGS_JSON: &str = "(SELECT coalesce(jsonb_agg(jsonb_build_object('id', t.id, 'name', t.name, 'slug', t.slug)
+        ORDER BY lower(t.name), t.id), '[]'::jsonb)
+    FROM content.article_tags at JOIN content.tags t ON t.id = at.tag_id WHERE at.article_id = a.id)";
+
+/// The stored SEO row of article alias `a` (`null` when none was ever saved).
+pub const SEO_JSON: &str = "(SELECT jsonb_build_object(
+        'meta_title', s.meta_title, 'meta_description', s.meta_description, 'keywords', s.keywords,
+        'canonical_url', s.canonical_url, 'og_title', s.og_title, 'og_description', s.og_description,
+        'og_image', s.og_image, 'twitter_card', s.twitter_card, 'no_index', s.no_index,
+        'no_follow', s.no_follow, 'updated_at', s.updated_at)
+    FROM content.article_seo s WHERE s.article_id = a.id)";
+
+/// The category of article alias `a` (`null` when uncategorised).
+pub const CATEGORY_JSON: &str =
+    "(SELECT jsonb_build_object('id', c.id, 'name', c.name, 'slug', c.slug)
+    FROM content.categories c WHERE c.id = a.category_id)";
+
+/// SEO settings as stored; a field left empty is derived from the article (see [`Seo`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct StoredSeo {
+    pub meta_title: Option<String>,
+    pub meta_description: Option<String>,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    pub canonical_url: Option<String>,
+    pub og_title: Option<String>,
+    pub og_description: Option<String>,
+    pub og_image: Option<String>,
+    pub twitter_card: Option<String>,
+    #[serde(default)]
+    pub no_index: bool,
+    #[serde(default)]
+    pub no_follow: bool,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// The SEO settings a page renders: what was set, and for what was left empty a value
+/// derived from the article, listed in `derived`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Seo {
+    pub meta_title: String,
+    pub meta_description: Option<String>,
+    pub keywords: Vec<String>,
+    pub canonical_url: Option<String>,
+    pub og_title: String,
+    pub og_description: Option<String>,
+    pub og_image: Option<String>,
+    /// summary, summary_large_image, app or player.
+    pub twitter_card: String,
+    pub no_index: bool,
+    pub no_follow: bool,
+    /// The fields above that were not set and come from the article.
+    pub derived: Vec<&'static str>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Cuts `text` to at most `max` characters, at a word boundary when there is one.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    let cut = match cut.rfind(' ') {
+        Some(space) if space > max / 2 => cut[..space].to_string(),
+        _ => cut,
+    };
+    format!("{}…", cut.trim_end())
+}
+
+impl Seo {
+    pub fn effective(stored: StoredSeo, article: &Article) -> Self {
+        let mut derived = Vec::new();
+        let mut or_derive =
+            |field: &'static str, value: Option<String>, default: Option<String>| {
+                value.or_else(|| {
+                    if default.is_some() {
+                        derived.push(field);
+                    }
+                    default
+                })
+            };
+        let meta_title = or_derive(
+            "meta_title",
+            stored.meta_title,
+            Some(shorten(&article.title, 70)),
+        )
+        .unwrap_or_default();
+        let meta_description = or_derive(
+            "meta_description",
+            stored.meta_description,
+            article.excerpt.as_deref().map(|e| shorten(e, 160)),
+        );
+        let og_title =
+            or_derive("og_title", stored.og_title, Some(meta_title.clone())).unwrap_or_default();
+        let og_description = or_derive(
+            "og_description",
+            stored.og_description,
+            meta_description.clone(),
+        );
+        let og_image = or_derive("og_image", stored.og_image, article.featured_image.clone());
+        let twitter_card = or_derive(
+            "twitter_card",
+            stored.twitter_card,
+            Some(
+                if og_image.is_some() {
+                    "summary_large_image"
+                } else {
+                    "summary"
+                }
+                .into(),
+            ),
+        )
+        .unwrap_or_default();
+        Self {
+            meta_title,
+            meta_description,
+            keywords: stored.keywords,
+            canonical_url: stored.canonical_url,
+            og_title,
+            og_description,
+            og_image,
+            twitter_card,
+            no_index: stored.no_index,
+            no_follow: stored.no_follow,
+            derived,
+            updated_at: stored.updated_at,
+        }
+    }
+}
+
+/// A category as an article shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CategoryRef {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+}
+
+/// The whole article: fields, blocks in order, SEO, tags and category.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ArticleDetail {
+    #[serde(flatten)]
+    pub article: Article,
+    pub category: Option<CategoryRef>,
+    pub blocks: Vec<Block>,
+    pub seo: Seo,
+    pub tags: Vec<TagRef>,
+}
+
+/// The select list of a full article on alias `a`: [`ARTICLE_COLUMNS`], then blocks, SEO,
+/// tags and category as JSON.
+pub fn detail_columns() -> String {
+    format!("{ARTICLE_COLUMNS}, {BLOCKS_JSON}, {SEO_JSON}, {TAGS_JSON}, {CATEGORY_JSON}")
+}
+
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &tokio_postgres::Row,
+    index: usize,
+) -> ApiResult<Option<T>> {
+    row.get::<_, Option<serde_json::Value>>(index)
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|err| ApiError::internal(anyhow::anyhow!("reading an article column: {err}")))
+}
+
+/// Reads a row selected with [`detail_columns`].
+pub fn detail(row: &tokio_postgres::Row) -> ApiResult<ArticleDetail> {
+    let article = article(row);
+    let w = ARTICLE_WIDTH;
+    let stored: StoredSeo = json_column(row, w + 1)?.unwrap_or_default();
+    Ok(ArticleDetail {
+        blocks: json_column(row, w)?.unwrap_or_default(),
+        seo: Seo::effective(stored, &article),
+        tags: json_column(row, w + 2)?.unwrap_or_default(),
+        category: json_column(row, w + 3)?,
+        article,
+    })
+}
+
+/// The full article `id`, whoever asks: callers check access first.
+pub async fn load_detail(db: &impl GenericClient, id: Uuid) -> ApiResult<ArticleDetail> {
+    let sql = format!(
+        "SELECT {} FROM content.articles a WHERE a.id = $1",
+        detail_columns()
+    );
+    let row = db
+        .query_opt(&db.prepare_cached(&sql).await?, &[&id])
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    detail(&row)
+}
