@@ -6,6 +6,9 @@
 #
 #   BENCH_RUNS      fresh processes per cold-start target (default 20)
 #   BENCH_SIZES     directory sizes for the list/search figures (default "1000 10000 100000")
+#   BENCH_ARTICLE_SIZES  article counts for the content list/search figures (default
+#                   "1000 100000"); the n-th is seeded alongside the n-th directory size, so by
+#                   default 100 000 articles are measured with 10 000 directory users
 #   BENCH_DATABASE  the database to (re)create (default lectern_bench)
 #   BENCH_ARM64=1   also try `cargo lambda build --arm64` (needs the aarch64 target and zig)
 #   BENCH_SKIP_BUILD=1  use the release binaries already in target/release
@@ -15,6 +18,7 @@ ROOT=$PWD
 OUT=$ROOT/target/bench
 RUNS=${BENCH_RUNS:-20}
 read -r -a SIZES <<<"${BENCH_SIZES:-1000 10000 100000}"
+read -r -a ARTICLE_SIZES <<<"${BENCH_ARTICLE_SIZES:-1000 100000}"
 DATABASE=${BENCH_DATABASE:-lectern_bench}
 BIN=$ROOT/target/release
 
@@ -57,16 +61,29 @@ DATABASE_URL=${DATABASE_URL%/*}/$DATABASE LECTERN_STACK=lectern-bench \
 step "seed ${SIZES[0]} directory users"
 "$BIN/seed" --users "${SIZES[0]}"
 
+step "seed ${ARTICLE_SIZES[0]} articles"
+"$BIN/seed" --articles "${ARTICLE_SIZES[0]}"
+
 step "warm: round trips, throughput at concurrency 1/10/50, list/search at ${SIZES[0]} users"
 RUST_LOG=${RUST_LOG:-error} LECTERN_LOG_FORMAT=pretty "$BIN/warm"
+
+step "warm-content: round trips, throughput at concurrency 1/10/50, list/search at ${ARTICLE_SIZES[0]} articles"
+RUST_LOG=${RUST_LOG:-error} LECTERN_LOG_FORMAT=pretty "$BIN/warm-content"
 
 step "lambda-harness: cold starts ($RUNS fresh processes each), sizes, memory"
 "$BIN/lambda-harness" --runs "$RUNS"
 
-for size in "${SIZES[@]:1}"; do
-  step "seed $size directory users, then list/search again"
-  "$BIN/seed" --users "$size"
-  RUST_LOG=${RUST_LOG:-error} LECTERN_LOG_FORMAT=pretty "$BIN/warm" --scale
+for ((i = 1; i < ${#SIZES[@]} || i < ${#ARTICLE_SIZES[@]}; i++)); do
+  if [[ -n ${SIZES[i]:-} ]]; then
+    step "seed ${SIZES[i]} directory users, then list/search again"
+    "$BIN/seed" --users "${SIZES[i]}"
+    RUST_LOG=${RUST_LOG:-error} LECTERN_LOG_FORMAT=pretty "$BIN/warm" --scale
+  fi
+  if [[ -n ${ARTICLE_SIZES[i]:-} ]]; then
+    step "seed ${ARTICLE_SIZES[i]} articles, then content list/search again"
+    "$BIN/seed" --articles "${ARTICLE_SIZES[i]}"
+    RUST_LOG=${RUST_LOG:-error} LECTERN_LOG_FORMAT=pretty "$BIN/warm-content" --scale
+  fi
 done
 
 step "the table ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"

@@ -6,6 +6,7 @@
 //! table. Benchmarks print figures; none of this is a test and nothing here can fail CI on a
 //! slow machine.
 
+pub mod content;
 pub mod proxy;
 pub mod sql;
 

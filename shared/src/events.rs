@@ -163,6 +163,10 @@ pub struct Outbox {
     schema: String,
     publisher: EventPublisher,
     pool: deadpool_postgres::Pool,
+    /// The statements every write and every publish runs, built once and prepared once per
+    /// connection (`prepare_cached`), not re-planned per event.
+    insert_sql: std::sync::Arc<str>,
+    mark_sql: std::sync::Arc<str>,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -180,8 +184,15 @@ impl Outbox {
         publisher: EventPublisher,
         pool: deadpool_postgres::Pool,
     ) -> Self {
+        let schema = schema.into();
         Self {
-            schema: schema.into(),
+            insert_sql: format!(
+                "INSERT INTO {schema}.outbox (id, type, source, actor_id, occurred_at, data) VALUES ($1, $2, $3, $4, $5, $6)"
+            )
+            .into(),
+            mark_sql: format!("UPDATE {schema}.outbox SET published_at = now() WHERE id = ANY($1)")
+                .into(),
+            schema,
             publisher,
             pool,
         }
@@ -197,12 +208,8 @@ impl Outbox {
         tx: &impl GenericClient,
         event: &Envelope,
     ) -> Result<(), tokio_postgres::Error> {
-        let sql = format!(
-            "INSERT INTO {}.outbox (id, type, source, actor_id, occurred_at, data) VALUES ($1, $2, $3, $4, $5, $6)",
-            self.schema
-        );
         tx.execute(
-            &sql,
+            &tx.prepare_cached(&self.insert_sql).await?,
             &[
                 &event.id,
                 &event.type_,
@@ -279,11 +286,8 @@ impl Outbox {
         if ids.is_empty() {
             return Ok(());
         }
-        let sql = format!(
-            "UPDATE {}.outbox SET published_at = now() WHERE id = ANY($1)",
-            self.schema
-        );
-        db.execute(&sql, &[&ids]).await?;
+        db.execute(&db.prepare_cached(&self.mark_sql).await?, &[&ids])
+            .await?;
         Ok(())
     }
 

@@ -18,7 +18,8 @@
 //! lambda-harness [--bin-dir target/release] [--runs 20] [--warm 300]
 //! ```
 //!
-//! Content functions join by adding a `Target` in `targets()` once the content service exists.
+//! The content function is not a cold-start target yet: it joins with a `Target` in
+//! `targets()` (its env file, a published article and the bare-pg statement of `GET_SQL`).
 
 use std::{
     collections::HashMap,

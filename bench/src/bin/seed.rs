@@ -4,6 +4,8 @@
 //! seed --create-database NAME     drop and create NAME (via DATABASE_ADMIN_URL), then exit
 //! seed [--users N] [--accounts M] add directory users until N exist (default 10 000) and
 //!                                 M sign-in accounts (default 64), with roles and groups
+//! seed --articles N [--users N]   add articles until N exist (bench/src/content.rs); the
+//!                                 users step runs too only when --users is given
 //! ```
 //!
 //! The directory users have profiles, the Viewer role (every 20th also Editor, every 200th
@@ -12,8 +14,8 @@
 //! (`bench-0001@bench.lectern` ...) can sign in and carry their access summary. Seeding is
 //! incremental: run it again with a larger N to grow the same database.
 //!
-//! Content (100 000 articles) is seeded here once the content service exists: add a
-//! `--articles N` step beside `seed_users`.
+//! Articles (categories, tags, blocks, versions) are written by `lectern_bench::content`,
+//! in bulk SQL with a progress bar, incrementally like the users.
 
 use std::{
     io::Write,
@@ -39,6 +41,8 @@ async fn main() -> anyhow::Result<()> {
     if let Some(name) = arg(&args, "--create-database") {
         return create_database(&name).await;
     }
+    let articles: Option<i64> = arg(&args, "--articles").map(|n| n.parse()).transpose()?;
+    let users_step = articles.is_none() || arg(&args, "--users").is_some();
     let users: i64 = arg(&args, "--users")
         .map(|n| n.parse())
         .transpose()?
@@ -54,9 +58,20 @@ async fn main() -> anyhow::Result<()> {
             .context("users.env has no DATABASE_URL")?,
     };
     let pool = db::pool(&DbConfig::from_url(&url, 2)?)?;
-    seed_groups(&pool).await?;
-    seed_users(&pool, users).await?;
-    seed_accounts(&pool, accounts).await?;
+    if let Some(articles) = articles {
+        if users_step {
+            seed_directory(&pool, users, accounts).await?;
+        }
+        return lectern_bench::content::seed_articles(&pool, articles).await;
+    }
+    seed_directory(&pool, users, accounts).await
+}
+
+/// Groups, directory users and sign-in accounts.
+async fn seed_directory(pool: &Pool, users: i64, accounts: usize) -> anyhow::Result<()> {
+    seed_groups(pool).await?;
+    seed_users(pool, users).await?;
+    seed_accounts(pool, accounts).await?;
     let db = pool.get().await?;
     db.batch_execute("ANALYZE users.users, users.user_roles, users.user_groups, users.groups, auth.users, auth.user_sessions")
         .await?;

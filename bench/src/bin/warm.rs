@@ -14,8 +14,8 @@
 //! comparison runs baseline, measured, baseline and averages the two baselines, so a change in
 //! the machine's load during the run shows up on both sides.
 //!
-//! Content read paths (get article, list published page, search) join as more `Path`s when
-//! the content service exists.
+//! The content read paths (get article, list published page, search) are measured by
+//! `warm-content`, in the same format.
 
 use std::{
     collections::HashMap,
