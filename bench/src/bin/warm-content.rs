@@ -28,10 +28,7 @@
 //! go to `$BENCH_RESULTS` with the keys `warm` uses (`warm_rps/content.get/c10`, ...,
 //! `scale_p50_ms/content.list/<articles>`).
 
-use std::{
-    future::Future,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use axum::{
@@ -44,6 +41,7 @@ use lectern_bench::{
     Samples,
     content::{COMMON_WORD, RARE_WORD},
     function_env,
+    load::{drive, mean, report},
     proxy::RoundTrips,
     record, split_host,
 };
@@ -172,99 +170,6 @@ fn ids_of(page: &Bytes) -> anyhow::Result<Vec<Uuid>> {
         .iter()
         .map(|a| Ok(a["id"].as_str().context("an id")?.parse()?))
         .collect()
-}
-
-/// One cell of the table: a load at one concurrency.
-#[derive(Debug, Clone, Copy, Default)]
-struct Cell {
-    rps: f64,
-    p50: f64,
-    p99: f64,
-}
-
-/// Runs `step` in `states.len()` concurrent loops for `warmup` + `measure`; counts what
-/// completes inside the measured window (as `warm` does).
-async fn drive<S, F, Fut>(
-    states: Vec<S>,
-    warmup: Duration,
-    measure: Duration,
-    step: F,
-) -> anyhow::Result<(Cell, Vec<S>)>
-where
-    S: Send + 'static,
-    F: Fn(S) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<S>> + Send + 'static,
-{
-    let from = Instant::now() + warmup;
-    let until = from + measure;
-    let loops: Vec<_> = states
-        .into_iter()
-        .map(|state| {
-            let step = step.clone();
-            tokio::spawn(async move {
-                let mut state = state;
-                let mut latencies = Samples::default();
-                while Instant::now() < until {
-                    let sent = Instant::now();
-                    state = step(state).await?;
-                    let done = Instant::now();
-                    if done >= from && done < until {
-                        latencies.push(done - sent);
-                    }
-                }
-                Ok::<_, anyhow::Error>((latencies, state))
-            })
-        })
-        .collect();
-    let mut all = Samples::default();
-    let mut states = Vec::new();
-    for handle in loops {
-        let (latencies, state) = handle.await??;
-        all.0.extend(latencies.0);
-        states.push(state);
-    }
-    Ok((
-        Cell {
-            rps: all.len() as f64 / measure.as_secs_f64(),
-            p50: all.median(),
-            p99: all.percentile(99.0),
-        },
-        states,
-    ))
-}
-
-/// Prints and records one comparison, under the keys `warm` uses.
-fn report(path: &str, concurrency: usize, measured: Cell, baseline: Cell) {
-    let ratio = measured.rps / baseline.rps;
-    println!(
-        "{path:<20} c={concurrency:<3} {:>9.1} req/s  p50 {:>7.2}ms  p99 {:>7.2}ms | raw SQL        {:>9.1} req/s  p50 {:>7.2}ms  p99 {:>7.2}ms | ratio {ratio:.3}",
-        measured.rps, measured.p50, measured.p99, baseline.rps, baseline.p50, baseline.p99
-    );
-    for (side, cell) in [("warm", measured), ("base", baseline)] {
-        record(
-            format!("{side}_rps/{path}/c{concurrency}"),
-            cell.rps,
-            "raw SQL",
-        );
-        record(
-            format!("{side}_p50_ms/{path}/c{concurrency}"),
-            cell.p50,
-            "raw SQL",
-        );
-        record(
-            format!("{side}_p99_ms/{path}/c{concurrency}"),
-            cell.p99,
-            "raw SQL",
-        );
-    }
-}
-
-fn mean(a: Cell, b: Cell) -> Cell {
-    Cell {
-        rps: (a.rps + b.rps) / 2.0,
-        p50: (a.p50 + b.p50) / 2.0,
-        p99: (a.p99 + b.p99) / 2.0,
-    }
 }
 
 async fn state_from(
@@ -451,7 +356,7 @@ async fn throughput(
         let (b1, _) = drive(ids[..c].to_vec(), warmup, window, raw.clone()).await?;
         let (m, _) = drive(ids[..c].to_vec(), warmup, window, routed).await?;
         let (b2, _) = drive(ids[..c].to_vec(), warmup, window, raw).await?;
-        report("content.get", c, m, mean(b1, b2));
+        report("content.get", "raw SQL", c, m, mean(b1, b2));
 
         // list: the first page of published articles.
         let (p, s) = (pool.clone(), sql.list.clone());
@@ -467,7 +372,7 @@ async fn throughput(
         let (b1, _) = drive(vec![(); c], warmup, window, raw.clone()).await?;
         let (m, _) = drive(vec![(); c], warmup, window, routed).await?;
         let (b2, _) = drive(vec![(); c], warmup, window, raw).await?;
-        report("content.list", c, m, mean(b1, b2));
+        report("content.list", "raw SQL", c, m, mean(b1, b2));
 
         // search: the first page for the common word.
         let (p, s) = (pool.clone(), sql.search.clone());
@@ -484,7 +389,7 @@ async fn throughput(
         let (b1, _) = drive(vec![(); c], warmup, window, raw.clone()).await?;
         let (m, _) = drive(vec![(); c], warmup, window, routed).await?;
         let (b2, _) = drive(vec![(); c], warmup, window, raw).await?;
-        report("content.search", c, m, mean(b1, b2));
+        report("content.search", "raw SQL", c, m, mean(b1, b2));
     }
     Ok(())
 }

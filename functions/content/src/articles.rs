@@ -322,7 +322,8 @@ pub struct UpdateArticle {
     pub change_summary: Option<String>,
 }
 
-fn summary_of(v: &mut Validator, raw: Option<String>, default: &str) -> String {
+/// The change summary a save records: the client's, or `default`.
+pub fn summary_of(v: &mut Validator, raw: Option<String>, default: &str) -> String {
     raw.filter(|s| !s.trim().is_empty())
         .and_then(|s| v.check("change_summary", short_text(&s, 500)))
         .unwrap_or_else(|| default.to_string())
@@ -369,12 +370,8 @@ async fn check_category(
 }
 
 /// A slug for `title` that no article uses yet: the title's slug, or it with `-2`, `-3`...
-async fn free_slug(
-    db: &impl GenericClient,
-    title: &str,
-    except: Option<Uuid>,
-) -> ApiResult<String> {
-    let base = slug::slugify(title, SLUG_MAX - 8, "article");
+async fn free_slug(db: &impl GenericClient, title: &str) -> ApiResult<String> {
+    let base = slug::slugify(title, SLUG_MAX, "article");
     // Two saves deriving the same slug take turns, so the second sees the first's: a client
     // that sent no slug never gets a slug conflict. Held until the transaction ends.
     db.execute(
@@ -385,26 +382,7 @@ async fn free_slug(
         &[&base],
     )
     .await?;
-    let taken: Vec<String> = db
-        .query(
-            &db.prepare_cached(
-                "SELECT slug FROM content.articles
-                 WHERE (slug = $1 OR slug LIKE $1 || '-%') AND id IS DISTINCT FROM $2",
-            )
-            .await?,
-            &[&base, &except],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    if !taken.contains(&base) {
-        return Ok(base);
-    }
-    Ok((2..)
-        .map(|n| format!("{base}-{n}"))
-        .find(|candidate| !taken.contains(candidate))
-        .unwrap_or(base))
+    slug::first_free(db, slug::Owner::Articles, &base, SLUG_MAX).await
 }
 
 fn slug_conflict(err: tokio_postgres::Error) -> ApiError {
@@ -481,7 +459,7 @@ pub async fn create_article(
     }
     let slug = match explicit_slug {
         Some(slug) => slug,
-        None => free_slug(&tx, &title, None).await?,
+        None => free_slug(&tx, &title).await?,
     };
     let id = Uuid::now_v7();
     tx.execute(

@@ -491,48 +491,6 @@ fn slug_conflict(slug: &str) -> ApiError {
     ))
 }
 
-/// `base`, or `base-n` cut so that it stays within [`SLUG_MAX`].
-fn numbered_slug(base: &str, n: u32) -> String {
-    if n <= 1 {
-        return base.to_string();
-    }
-    let suffix = format!("-{n}");
-    let keep = SLUG_MAX.saturating_sub(suffix.len());
-    // Slugs are ASCII, so any byte index is a character boundary.
-    let stem = if base.len() > keep {
-        base[..keep].trim_end_matches('-')
-    } else {
-        base
-    };
-    format!("{stem}{suffix}")
-}
-
-/// The first of `base`, `base-2`, `base-3`... that no category uses.
-async fn free_slug(db: &impl GenericClient, base: &str) -> ApiResult<String> {
-    const BATCH: u32 = 50;
-    for batch in 0..100 {
-        let candidates: Vec<String> = (batch * BATCH + 1..=(batch + 1) * BATCH)
-            .map(|n| numbered_slug(base, n))
-            .collect();
-        let taken: HashSet<String> = db
-            .query(
-                &db.prepare_cached("SELECT slug FROM content.categories WHERE slug = ANY ($1)")
-                    .await?,
-                &[&candidates],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        if let Some(free) = candidates.into_iter().find(|c| !taken.contains(c)) {
-            return Ok(free);
-        }
-    }
-    Err(ApiError::Conflict(format!(
-        "Every slug made from {base} is taken; send a slug."
-    )))
-}
-
 /// A new category. Only `name` is required.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -739,7 +697,8 @@ pub async fn create_category(
             // the next free one is tried.
             let mut attempts = 0;
             loop {
-                fields.slug = free_slug(&tx, &base).await?;
+                fields.slug =
+                    slug::first_free(&tx, slug::Owner::Categories, &base, SLUG_MAX).await?;
                 if insert(&tx, id, &fields, user.id()).await? {
                     break;
                 }
@@ -1389,16 +1348,6 @@ pub async fn put_category_access(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbered_slugs_stay_within_the_limit() {
-        assert_eq!(numbered_slug("news", 1), "news");
-        assert_eq!(numbered_slug("news", 3), "news-3");
-        let long = format!("{}-b", "a".repeat(117));
-        let numbered = numbered_slug(&long, 12);
-        assert!(numbered.len() <= SLUG_MAX, "{numbered}");
-        assert!(slug::is_slug(&numbered, SLUG_MAX), "{numbered}");
-    }
 
     #[test]
     fn colours_and_icons_are_checked() {

@@ -1,4 +1,69 @@
-//! URL slugs: lowercase ASCII letters and digits joined by single hyphens.
+//! URL slugs: lowercase ASCII letters and digits joined by single hyphens, and the search for
+//! the first free one among `base`, `base-2`, `base-3`...
+
+use std::collections::HashSet;
+
+use deadpool_postgres::GenericClient;
+use lectern_shared::{ApiError, ApiResult};
+
+/// The tables whose rows carry a unique slug.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner {
+    Articles,
+    Categories,
+}
+
+impl Owner {
+    fn taken_sql(self) -> &'static str {
+        match self {
+            Owner::Articles => "SELECT slug FROM content.articles WHERE slug = ANY ($1)",
+            Owner::Categories => "SELECT slug FROM content.categories WHERE slug = ANY ($1)",
+        }
+    }
+}
+
+/// `base`, or `base-n` cut so that it stays within `max` characters.
+pub fn numbered(base: &str, n: u32, max: usize) -> String {
+    if n <= 1 {
+        return base.to_string();
+    }
+    let suffix = format!("-{n}");
+    let keep = max.saturating_sub(suffix.len());
+    // Slugs are ASCII, so any byte index is a character boundary.
+    let stem = if base.len() > keep {
+        base[..keep].trim_end_matches('-')
+    } else {
+        base
+    };
+    format!("{stem}{suffix}")
+}
+
+/// The first of `base`, `base-2`, `base-3`... (each within `max`) that no row of `owner` uses.
+pub async fn first_free(
+    db: &impl GenericClient,
+    owner: Owner,
+    base: &str,
+    max: usize,
+) -> ApiResult<String> {
+    const BATCH: u32 = 50;
+    for batch in 0..100 {
+        let candidates: Vec<String> = (batch * BATCH + 1..=(batch + 1) * BATCH)
+            .map(|n| numbered(base, n, max))
+            .collect();
+        let taken: HashSet<String> = db
+            .query(&db.prepare_cached(owner.taken_sql()).await?, &[&candidates])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if let Some(free) = candidates.into_iter().find(|c| !taken.contains(c)) {
+            return Ok(free);
+        }
+    }
+    Err(ApiError::Conflict(format!(
+        "Every slug made from {base} is taken; send a slug."
+    )))
+}
 
 /// Whether `slug` is a well-formed slug of at most `max` characters.
 pub fn is_slug(slug: &str, max: usize) -> bool {
@@ -111,6 +176,16 @@ mod tests {
         assert_eq!(slugify("日本語", 80, "article"), "article");
         assert_eq!(slugify("one two three four", 12, "x"), "one-two");
         assert!(is_slug(&slugify("a--b__c", 80, "x"), 80));
+    }
+
+    #[test]
+    fn numbered_slugs_stay_within_the_limit() {
+        assert_eq!(numbered("news", 1, 120), "news");
+        assert_eq!(numbered("news", 3, 120), "news-3");
+        let long = format!("{}-b", "a".repeat(117));
+        let slug = numbered(&long, 12, 120);
+        assert!(slug.len() <= 120, "{slug}");
+        assert!(is_slug(&slug, 120), "{slug}");
     }
 
     #[test]

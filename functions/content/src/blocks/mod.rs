@@ -15,7 +15,7 @@ use deadpool_postgres::{GenericClient, Transaction};
 use lectern_shared::{
     ApiError, ApiResult,
     extract::{IfMatch, Json, List, Path},
-    validate::{Validator, short_text},
+    validate::Validator,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::{
     access::Reader,
-    articles::{etag, lock_for_edit, parse_blocks, read_visible, updated_event},
+    articles::{etag, lock_for_edit, parse_blocks, read_visible, summary_of, updated_event},
     model::{BLOCKS_JSON, Block, load_detail},
     state::AppState,
     versions,
@@ -118,14 +118,15 @@ async fn blocks_of(db: &impl GenericClient, article_id: Uuid) -> ApiResult<Vec<B
         .map_err(|err| ApiError::internal(anyhow::anyhow!("reading blocks: {err}")))
 }
 
-/// Saves the change as a version, emits `article.updated` and commits; answers the new ETag.
+/// Saves the change as a version, emits `article.updated` and commits; answers the new ETag
+/// and the blocks as saved (read once, for the event and the answer).
 async fn save(
     state: &AppState,
     tx: Transaction<'_>,
     reader: &Reader,
     article_id: Uuid,
     summary: &str,
-) -> ApiResult<HeaderMap> {
+) -> ApiResult<(HeaderMap, Vec<Block>)> {
     renumber(&tx, article_id).await?;
     let version = versions::snapshot(&tx, article_id, reader.id(), summary).await?;
     let saved = load_detail(&tx, article_id).await?;
@@ -136,13 +137,7 @@ async fn save(
         json!({ "summary": summary }),
     );
     state.outbox.commit(tx, &[event]).await?;
-    Ok(etag(version))
-}
-
-fn summary_of(v: &mut Validator, raw: Option<String>, default: String) -> String {
-    raw.filter(|s| !s.trim().is_empty())
-        .and_then(|s| v.check("change_summary", short_text(&s, 500)))
-        .unwrap_or(default)
+    Ok((etag(version), saved.blocks))
 }
 
 /// The blocks of an article the caller can see, in order.
@@ -209,18 +204,17 @@ pub async fn replace_blocks(
     reader.signed_in()?;
     let mut v = Validator::new();
     let blocks = parse_blocks(&mut v, "blocks", body.blocks);
-    let summary = summary_of(&mut v, body.change_summary, "Replaced the body".into());
+    let summary = summary_of(&mut v, body.change_summary, "Replaced the body");
     v.finish()?;
     let mut db = state.pool.get().await?;
     let tx = db.transaction().await?;
     lock_for_edit(&tx, &reader, id, if_match).await?;
     replace_all(&tx, id, &blocks).await?;
-    let headers = save(&state, tx, &reader, id, &summary).await?;
-    let db = state.pool.get().await?;
+    let (headers, blocks) = save(&state, tx, &reader, id, &summary).await?;
     Ok((
         headers,
         Json(List {
-            data: blocks_of(&db, id).await?,
+            data: blocks,
             next_cursor: None,
         }),
     ))
@@ -278,7 +272,7 @@ pub async fn add_block(
     if body.position.is_some_and(|p| p < 0) {
         v.add("position", "must be 0 or more");
     }
-    let summary = summary_of(&mut v, body.change_summary, "Added a block".into());
+    let summary = summary_of(&mut v, body.change_summary, "Added a block");
     v.finish()?;
     let block =
         block.ok_or_else(|| ApiError::internal(anyhow::anyhow!("a valid block is missing")))?;
@@ -313,9 +307,8 @@ pub async fn add_block(
     let block_id = insert_all(&tx, id, std::slice::from_ref(&block), position)
         .await?
         .remove(0);
-    let mut headers = save(&state, tx, &reader, id, &summary).await?;
-    let db = state.pool.get().await?;
-    let created = find_block(&db, id, block_id).await?;
+    let (mut headers, blocks) = save(&state, tx, &reader, id, &summary).await?;
+    let created = pick(blocks, block_id)?;
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/articles/{id}/blocks/{block_id}"))
     {
         headers.insert(header::LOCATION, location);
@@ -323,12 +316,16 @@ pub async fn add_block(
     Ok((StatusCode::CREATED, headers, Json(created)))
 }
 
-async fn find_block(db: &impl GenericClient, article_id: Uuid, block_id: Uuid) -> ApiResult<Block> {
-    blocks_of(db, article_id)
-        .await?
+/// Block `block_id` among `blocks`; 404 when it is not there.
+fn pick(blocks: Vec<Block>, block_id: Uuid) -> ApiResult<Block> {
+    blocks
         .into_iter()
         .find(|b| b.id == block_id)
         .ok_or(ApiError::NotFound)
+}
+
+async fn find_block(db: &impl GenericClient, article_id: Uuid, block_id: Uuid) -> ApiResult<Block> {
+    pick(blocks_of(db, article_id).await?, block_id)
 }
 
 /// A change of one block: what is absent stays as it is; the result is validated as a whole.
@@ -392,7 +389,7 @@ pub async fn update_block(
     if body.position.is_some_and(|p| p < 0) {
         v.add("position", "must be 0 or more");
     }
-    let summary = summary_of(&mut v, body.change_summary, "Changed a block".into());
+    let summary = summary_of(&mut v, body.change_summary, "Changed a block");
     v.finish()?;
     let block =
         block.ok_or_else(|| ApiError::internal(anyhow::anyhow!("a valid block is missing")))?;
@@ -433,9 +430,8 @@ pub async fn update_block(
         ],
     )
     .await?;
-    let headers = save(&state, tx, &reader, id, &summary).await?;
-    let db = state.pool.get().await?;
-    Ok((headers, Json(find_block(&db, id, block_id).await?)))
+    let (headers, blocks) = save(&state, tx, &reader, id, &summary).await?;
+    Ok((headers, Json(pick(blocks, block_id)?)))
 }
 
 /// Deletes one block: one new version.
@@ -477,7 +473,7 @@ pub async fn delete_block(
     if deleted == 0 {
         return Err(ApiError::NotFound);
     }
-    let headers = save(&state, tx, &reader, id, "Deleted a block").await?;
+    let (headers, _) = save(&state, tx, &reader, id, "Deleted a block").await?;
     Ok((StatusCode::NO_CONTENT, headers))
 }
 
@@ -515,7 +511,7 @@ pub async fn reorder_blocks(
 ) -> ApiResult<(HeaderMap, Json<List<Block>>)> {
     reader.signed_in()?;
     let mut v = Validator::new();
-    let summary = summary_of(&mut v, body.change_summary, "Reordered the blocks".into());
+    let summary = summary_of(&mut v, body.change_summary, "Reordered the blocks");
     v.finish()?;
     let mut db = state.pool.get().await?;
     let tx = db.transaction().await?;
@@ -541,12 +537,11 @@ pub async fn reorder_blocks(
         &[&id, &body.block_ids],
     )
     .await?;
-    let headers = save(&state, tx, &reader, id, &summary).await?;
-    let db = state.pool.get().await?;
+    let (headers, blocks) = save(&state, tx, &reader, id, &summary).await?;
     Ok((
         headers,
         Json(List {
-            data: blocks_of(&db, id).await?,
+            data: blocks,
             next_cursor: None,
         }),
     ))
