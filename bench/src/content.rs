@@ -17,6 +17,8 @@
 //!   private. Authors are directory users (`users.users`).
 //! - Every 1 000th article (i ≡ 500) also says [`RARE_WORD`] once, so the rare search finds
 //!   one article in a thousand at every size.
+//! - The first [`FIXED_MATCHES`] articles say [`FIXED_WORD`] once, so that search answers the
+//!   same pages at every size: its cost growth is the index's, not the answer's.
 
 use std::{
     io::Write,
@@ -30,6 +32,10 @@ use lectern_shared::db::Pool;
 pub const COMMON_WORD: &str = "database";
 /// A rare search word: in one article of every thousand.
 pub const RARE_WORD: &str = "quetzal";
+/// A search word in the first [`FIXED_MATCHES`] articles only, whatever the size.
+pub const FIXED_WORD: &str = "xylograph";
+/// How many articles say [`FIXED_WORD`]: two pages of 20.
+pub const FIXED_MATCHES: i64 = 40;
 /// Articles per seeding batch (one transaction).
 const BATCH: i64 = 1_000;
 
@@ -390,6 +396,7 @@ fn batch_sql(from: i64, to: i64) -> String {
     let paragraph = format!(
         "(SELECT upper(left(p, 1)) || substr(p, 2) || '.'
              || CASE WHEN a.i % 1000 = 500 AND j = 1 THEN ' The {RARE_WORD} said so.' ELSE '' END
+             || CASE WHEN a.i <= {FIXED_MATCHES} AND j = 1 THEN ' A {FIXED_WORD} was found.' ELSE '' END
           FROM (SELECT string_agg({word}, ' ') AS p
                 FROM (SELECT {zipf} AS x
                       FROM generate_series(1, 60 + ((2147483647 & hashint8(a.i * 8 + j)) % 141)::int)) w) pp)"
@@ -559,6 +566,7 @@ mod tests {
     fn the_search_words_are_in_the_vocabulary_or_planted() {
         assert!(super::HEAD.contains(&super::COMMON_WORD));
         assert!(!super::HEAD.contains(&super::RARE_WORD));
+        assert!(!super::HEAD.contains(&super::FIXED_WORD));
         assert_eq!(super::vocabulary_size(), super::HEAD.len() + 27_000);
     }
 }

@@ -1302,6 +1302,9 @@ async fn every_block_type_is_accepted_with_valid_metadata() {
 
     assert_every_block_type(&created["blocks"]);
     let id = id_of(&created);
+    // A read passes the blocks through as PostgreSQL builds them: the same document, to the
+    // format of every time, as the save answered.
+    assert_eq!(article(&app, &id, token).await, created);
     let listed = app
         .get(&format!("{ARTICLES}/{id}/blocks"), Some(token))
         .await;

@@ -1514,3 +1514,89 @@ async fn a_draft_list_shows_editors_every_draft_authors_their_own_and_viewers_no
         BTreeSet::from([walts, eds])
     );
 }
+
+/// A relevance search ranks the newest `RANKED_MATCHES` matches the caller may see; a word
+/// matching fewer is ranked in full, and `sort=-published_at` reaches every match.
+#[tokio::test]
+async fn a_relevance_search_ranks_the_newest_matches_and_date_order_reaches_all() {
+    use lectern_content::articles::RANKED_MATCHES;
+    let app = TestApp::spawn().await;
+    let reader = app.user_with_role("rita", "Viewer").await;
+    let token = reader.access_token.as_str();
+    let author = Uuid::new_v4();
+    let total = RANKED_MATCHES + 5;
+    // The oldest match says "heron" four times in its title, so that ranked in full it would
+    // come first; every other one says it once, in its body. They are written straight into
+    // the table (a save per article would take minutes), as a save would index them.
+    app.db()
+        .await
+        .execute(
+            "INSERT INTO content.articles (id, title, slug, status, visibility, author_id,
+                                           published_at, version, search)
+             SELECT gen_random_uuid(), t.title, 'heron-' || i, 'published', 'public', $1,
+                    now() - make_interval(days => i), 1,
+                    setweight(to_tsvector('english', t.title), 'A')
+                      || setweight(to_tsvector('english', t.body), 'C')
+             FROM generate_series(1, $2::int) i,
+                  LATERAL (SELECT CASE WHEN i = $2::int THEN 'Heron heron heron heron'
+                                       ELSE 'Note ' || i END AS title,
+                                  CASE WHEN i = $2::int THEN '' ELSE 'A heron was seen.' END AS body) t",
+            &[&author, &(total as i32)],
+        )
+        .await
+        .unwrap();
+
+    let mut ranked = Vec::new();
+    let mut uri = "/api/v1/articles?q=heron&limit=100".to_string();
+    loop {
+        let page = app.get(&uri, Some(token)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        for item in page.body["data"].as_array().unwrap() {
+            ranked.push(item["slug"].as_str().unwrap().to_string());
+            assert!(item["rank"].as_f64().unwrap() > 0.0);
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => uri = format!("/api/v1/articles?q=heron&limit=100&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        ranked.len(),
+        RANKED_MATCHES,
+        "pages through the ranked matches once"
+    );
+    assert_eq!(ranked.iter().collect::<BTreeSet<_>>().len(), RANKED_MATCHES);
+    let oldest = format!("heron-{total}");
+    assert!(
+        !ranked.contains(&oldest),
+        "the oldest match is past the ranked ones"
+    );
+    assert!(ranked.contains(&"heron-1".to_string()));
+
+    // In date order every match is reached.
+    let mut dated = Vec::new();
+    let mut uri = "/api/v1/articles?q=heron&sort=-published_at&limit=100".to_string();
+    loop {
+        let page = app.get(&uri, Some(token)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        for item in page.body["data"].as_array().unwrap() {
+            dated.push(item["slug"].as_str().unwrap().to_string());
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => {
+                uri =
+                    format!("/api/v1/articles?q=heron&sort=-published_at&limit=100&cursor={cursor}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(dated.len(), total);
+    assert_eq!(dated.last(), Some(&oldest));
+
+    // A word only the oldest one says is ranked in full: the candidates are the matches.
+    let few = app
+        .get("/api/v1/articles?q=heron%20-seen", Some(token))
+        .await;
+    assert_eq!(few.status, StatusCode::OK, "{}", few.text);
+    assert_eq!(few.body["data"][0]["slug"], json!(oldest));
+}

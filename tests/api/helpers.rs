@@ -42,6 +42,93 @@ async fn admin_client() -> tokio_postgres::Client {
     client
 }
 
+/// This test process's run: the prefix of every database it creates. A connection held open
+/// for the life of the process keeps an advisory lock on it, so another run can tell that this
+/// one is alive. On first use it drops, in the background, the databases (and signing keys) of
+/// earlier runs whose lock is free: a test database is kept only while its run lasts, plus
+/// until the next run starts, where a failing test can still be looked at.
+fn this_run() -> &'static str {
+    static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let run = Uuid::new_v4().simple().to_string()[..12].to_string();
+        let (locked, held) = std::sync::mpsc::channel();
+        let key = run.clone();
+        std::thread::Builder::new()
+            .name("test-run-lock".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime for the run lock");
+                runtime.block_on(async move {
+                    let admin = admin_client().await;
+                    admin
+                        .execute("SELECT pg_advisory_lock(4243, hashtext($1))", &[&key])
+                        .await
+                        .expect("locking this test run");
+                    locked.send(()).ok();
+                    drop_finished_runs(&admin).await;
+                    // Holding the connection (its task runs on this thread) holds the lock.
+                    std::future::pending::<()>().await;
+                })
+            })
+            .expect("starting the run-lock thread");
+        held.recv().expect("the run lock is taken");
+        run
+    })
+}
+
+/// Drops the databases of test runs that have ended: a `test_<run>_…` database whose run lock
+/// is free, and the older unprefixed `test_<uuid>` ones nobody is connected to.
+async fn drop_finished_runs(admin: &tokio_postgres::Client) {
+    let Ok(rows) = admin
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'test\\_%'
+             AND NOT EXISTS (SELECT 1 FROM pg_stat_activity s WHERE s.datname = pg_database.datname)",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    let probe = admin_client().await;
+    for row in rows {
+        let database: String = row.get(0);
+        let ended = match database
+            .strip_prefix("test_")
+            .and_then(|r| r.split_once('_'))
+        {
+            Some((run, _)) => {
+                let free: bool = probe
+                    .query_one("SELECT pg_try_advisory_lock(4243, hashtext($1))", &[&run])
+                    .await
+                    .map(|r| r.get(0))
+                    .unwrap_or(false);
+                if free {
+                    probe
+                        .execute("SELECT pg_advisory_unlock(4243, hashtext($1))", &[&run])
+                        .await
+                        .ok();
+                }
+                free
+            }
+            None => true,
+        };
+        if ended
+            && probe
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {database}"))
+                .await
+                .is_ok()
+        {
+            std::fs::remove_file(signing_key_file(&database)).ok();
+        }
+    }
+}
+
+fn signing_key_file(database: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("lectern-test-key-{database}"))
+}
+
 /// The migrated template every test database is cloned from; its name carries a hash of the
 /// migrations, so a changed migration gets a new template.
 async fn template_database() -> &'static str {
@@ -195,7 +282,7 @@ impl TestApp {
     /// A stack whose functions see `overrides` in their environment.
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
         let template = template_database().await;
-        let database = format!("test_{}", Uuid::new_v4().simple());
+        let database = format!("test_{}_{}", this_run(), Uuid::new_v4().simple());
         admin_client()
             .await
             .batch_execute(&format!("CREATE DATABASE {database} TEMPLATE {template}"))
@@ -218,7 +305,7 @@ impl TestApp {
             port: 0,
             public_base_url: "http://lectern.test".into(),
             mail_from: "no-reply@lectern.test".into(),
-            signing_key_file: std::env::temp_dir().join(format!("lectern-test-key-{database}")),
+            signing_key_file: signing_key_file(&database),
             template: workspace_root().join("template.yaml"),
             parameters: HashMap::from([
                 ("Stage".into(), "local".into()),

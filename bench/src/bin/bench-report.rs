@@ -319,6 +319,7 @@ fn main() -> anyhow::Result<()> {
         "content.list.middle",
         "content.search.common",
         "content.search.rare",
+        "content.search.fixed",
     ] {
         t.scale(name);
     }

@@ -39,7 +39,7 @@ use axum::{
 use http_body_util::BodyExt;
 use lectern_bench::{
     Samples,
-    content::{COMMON_WORD, RARE_WORD},
+    content::{COMMON_WORD, FIXED_WORD, RARE_WORD},
     function_env,
     load::{drive, mean, report},
     proxy::RoundTrips,
@@ -413,7 +413,7 @@ async fn scale(router: &Router, pool: &Pool, articles: i64) -> anyhow::Result<()
         "sort": "-published_at", "t": middle.get::<_, String>(0), "id": middle.get::<_, Uuid>(1)
     }));
     let mut matches = Vec::new();
-    for word in [COMMON_WORD, RARE_WORD] {
+    for word in [COMMON_WORD, RARE_WORD, FIXED_WORD] {
         let n: i64 = db
             .query_one(
                 "SELECT count(*) FROM content.articles
@@ -430,10 +430,11 @@ async fn scale(router: &Router, pool: &Pool, articles: i64) -> anyhow::Result<()
         ("content.list.middle", format!("{LIST_URI}&cursor={cursor}")),
         ("content.search.common", search_uri(COMMON_WORD)),
         ("content.search.rare", search_uri(RARE_WORD)),
+        ("content.search.fixed", search_uri(FIXED_WORD)),
     ];
     println!(
-        "\nlist and search at {articles} articles (p50 of up to 200 sequential requests; ?q={COMMON_WORD} matches {}, ?q={RARE_WORD} {})",
-        matches[0], matches[1]
+        "\nlist and search at {articles} articles (p50 of up to 200 sequential requests; ?q={COMMON_WORD} matches {}, ?q={RARE_WORD} {}, ?q={FIXED_WORD} {})",
+        matches[0], matches[1], matches[2]
     );
     for (name, path) in paths {
         // 20 warm-up requests and 200 measured ones, or as many as 5 s and 30 s allow when a

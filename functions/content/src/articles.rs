@@ -32,7 +32,8 @@ use crate::{
     article_tags, blocks,
     blocks::rules::{BlockInput, CleanBlock, MAX_BLOCKS},
     model::{
-        ARTICLE_COLUMNS, Article, ArticleDetail, article, detail, detail_columns, load_detail,
+        ARTICLE_COLUMNS, Article, ArticleDetail, ArticleView, article, detail_columns, load_detail,
+        view,
     },
     seo::{self, SeoInput},
     slug,
@@ -169,6 +170,11 @@ pub fn etag(version: i32) -> HeaderMap {
 
 /// The answer for one article: the article with its version as the ETag.
 pub fn with_etag(article: ArticleDetail) -> (HeaderMap, Json<ArticleDetail>) {
+    (etag(article.article.version), Json(article))
+}
+
+/// [`with_etag`] for an article read as it is answered.
+fn view_with_etag(article: ArticleView) -> (HeaderMap, Json<ArticleView>) {
     (etag(article.article.version), Json(article))
 }
 
@@ -537,7 +543,7 @@ pub async fn get_article(
     State(state): State<AppState>,
     reader: Reader,
     Path(id): Path<Uuid>,
-) -> ApiResult<(HeaderMap, Json<ArticleDetail>)> {
+) -> ApiResult<(HeaderMap, Json<ArticleView>)> {
     let me = reader.id();
     let [p2, p3, p4, p5] = reader.params(&me);
     let db = state.pool.get().await?;
@@ -545,7 +551,7 @@ pub async fn get_article(
         .query_opt(&db.prepare_cached(&GET_SQL).await?, &[&id, p2, p3, p4, p5])
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(with_etag(detail(&row)?))
+    Ok(view_with_etag(view(&row)?))
 }
 
 static SLUG_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -587,7 +593,7 @@ pub async fn get_article_by_slug(
     State(state): State<AppState>,
     reader: Reader,
     Path(raw): Path<String>,
-) -> ApiResult<(HeaderMap, Json<ArticleDetail>)> {
+) -> ApiResult<(HeaderMap, Json<ArticleView>)> {
     if !slug::is_slug(&raw, SLUG_MAX) {
         return Err(ApiError::NotFound);
     }
@@ -611,12 +617,12 @@ pub async fn get_article_by_slug(
         )
         .await?
         .ok_or(ApiError::NotFound)?;
-    let found = detail(&row)?;
+    let found = view(&row)?;
     if let Some(data) = row.get::<_, Option<Value>>(crate::model::ARTICLE_WIDTH + 4) {
         event.data = data;
         publish_later(&state, event);
     }
-    Ok(with_etag(found))
+    Ok(view_with_etag(found))
 }
 
 /// Publishes an event already recorded in the outbox without holding up the answer; what a
@@ -851,6 +857,12 @@ fn parse_filters(f: ArticleFilter) -> ApiResult<Filters> {
 
 const RANK: &str = "ts_rank_cd('{0.1, 0.2, 0.4, 1.0}', a.search, query.q)";
 
+/// How many matches a relevance search ranks: the newest this many the caller may see. A
+/// search for a word most articles contain then costs the same at a thousand articles as at
+/// a million (ranking reads each match's whole search vector); one that matches fewer is
+/// ranked in full. Past them, `sort=-published_at` pages through every match.
+pub const RANKED_MATCHES: usize = 200;
+
 /// The snippet text: title, a written excerpt (a derived one repeats the first paragraph) and
 /// block text, HTML-escaped so that only the `<mark>`
 /// tags ts_headline adds are markup.
@@ -862,7 +874,8 @@ const SNIPPET_TEXT: &str = "replace(replace(replace(
 
 /// Articles the caller can see, filtered, ordered, keyset-paginated; with `q`, a ranked
 /// full-text search (title and tags weigh most, then the excerpt, then the blocks) that emits
-/// `search.performed`.
+/// `search.performed`. In relevance order a search ranks the newest 200 matches the caller may
+/// see (all of them when fewer match); `sort=-published_at` reaches every match.
 #[utoipa::path(
     get, path = "/api/v1/articles", tag = "articles",
     params(PageQuery, ArticleFilter),
@@ -1012,11 +1025,8 @@ fn list_statement<'a>(
         conditions.push("a.search @@ query.q".to_string());
     }
     let comparison = if f.sort.descending() { "<" } else { ">" };
-    let sort_key = if f.sort == Sort::Relevance {
-        RANK
-    } else {
-        f.sort.key()
-    };
+    let sort_key = f.sort.key();
+    let mut after_condition = None;
     if let Some(after) = after {
         let id = binds.bind(&after.id);
         let position = match f.sort {
@@ -1026,13 +1036,11 @@ fn list_statement<'a>(
             Sort::ViewsDesc | Sort::ViewsAsc => after.n.as_ref().map(|n| binds.bind(n)),
             Sort::Relevance => after.r.as_ref().map(|r| binds.bind(r)),
         };
-        conditions.push(match (position, f.sort) {
+        after_condition = Some(match (position, f.sort) {
             (Some(p), Sort::PublishedDesc | Sort::PublishedAsc) => {
                 format!("({sort_key}, a.id) {comparison} ({p}::timestamptz, {id})")
             }
-            (Some(p), Sort::Relevance) => {
-                format!("({sort_key}, a.id) {comparison} ({p}::real, {id})")
-            }
+            (Some(p), Sort::Relevance) => format!("(a.rank, a.id) {comparison} ({p}::real, {id})"),
             (Some(p), _) => format!("({sort_key}, a.id) {comparison} ({p}, {id})"),
             // A never-published article in publication order: the key is -infinity.
             (None, Sort::PublishedDesc) => {
@@ -1051,29 +1059,58 @@ fn list_statement<'a>(
     }
     let direction = if f.sort.descending() { "DESC" } else { "ASC" };
     let limit_param = binds.bind(limit);
-    let filter = conditions.join(" AND ");
-    let sql = match &f.q {
-        Some(q) => {
+    // `query` is not materialized, so the planner sees the words themselves and can tell a
+    // common word (walk the newest articles) from a rare one (the GIN index).
+    let snippet = "ts_headline('english', {SNIPPET_TEXT}, query.q,
+            'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=30, MinWords=10, FragmentDelimiter=\" … \"')"
+        .replace("{SNIPPET_TEXT}", SNIPPET_TEXT);
+    let sql = match (&f.q, f.sort) {
+        (Some(q), Sort::Relevance) => {
             let q_param = binds.bind(q);
+            let filter = conditions.join(" AND ");
+            let after = after_condition.map_or(String::new(), |c| format!("WHERE {c}"));
             format!(
-                "WITH query AS (SELECT websearch_to_tsquery('english', {q_param}) AS q),
-                 hits AS (
-                     SELECT a.*, {RANK} AS rank FROM content.articles a, query
+                "WITH query AS NOT MATERIALIZED (SELECT websearch_to_tsquery('english', {q_param}) AS q),
+                 candidates AS MATERIALIZED (
+                     SELECT a.id FROM content.articles a, query
                      WHERE {filter}
-                     ORDER BY {sort_key} {direction}, a.id {direction} LIMIT {limit_param})
-                 SELECT {ARTICLE_COLUMNS}, lower(a.title), a.rank,
-                        ts_headline('english', {SNIPPET_TEXT}, query.q,
-                            'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=30, MinWords=10, FragmentDelimiter=\" … \"')
+                     ORDER BY {newest} DESC, a.id DESC LIMIT {RANKED_MATCHES}),
+                 hits AS (
+                     SELECT * FROM (
+                         SELECT a.*, {RANK} AS rank
+                         FROM content.articles a JOIN candidates USING (id), query) a
+                     {after}
+                     ORDER BY a.rank DESC, a.id DESC LIMIT {limit_param})
+                 SELECT {ARTICLE_COLUMNS}, lower(a.title), a.rank, {snippet}
                  FROM hits a, query
-                 ORDER BY {order_key} {direction}, a.id {direction}",
-                order_key = if f.sort == Sort::Relevance { "a.rank".to_string() } else { f.sort.key().to_string() },
+                 ORDER BY a.rank DESC, a.id DESC",
+                newest = Sort::PublishedDesc.key(),
             )
         }
-        None => format!(
-            "SELECT {ARTICLE_COLUMNS}, lower(a.title), NULL::real, NULL::text
-             FROM content.articles a WHERE {filter}
-             ORDER BY {sort_key} {direction}, a.id {direction} LIMIT {limit_param}"
-        ),
+        (Some(q), _) => {
+            let q_param = binds.bind(q);
+            conditions.extend(after_condition);
+            let filter = conditions.join(" AND ");
+            format!(
+                "WITH query AS NOT MATERIALIZED (SELECT websearch_to_tsquery('english', {q_param}) AS q),
+                 hits AS (
+                     SELECT a.* FROM content.articles a, query
+                     WHERE {filter}
+                     ORDER BY {sort_key} {direction}, a.id {direction} LIMIT {limit_param})
+                 SELECT {ARTICLE_COLUMNS}, lower(a.title), {RANK}, {snippet}
+                 FROM hits a, query
+                 ORDER BY {sort_key} {direction}, a.id {direction}",
+            )
+        }
+        (None, _) => {
+            conditions.extend(after_condition);
+            let filter = conditions.join(" AND ");
+            format!(
+                "SELECT {ARTICLE_COLUMNS}, lower(a.title), NULL::real, NULL::text
+                 FROM content.articles a WHERE {filter}
+                 ORDER BY {sort_key} {direction}, a.id {direction} LIMIT {limit_param}"
+            )
+        }
     };
     Ok((sql, binds))
 }

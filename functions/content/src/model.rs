@@ -84,10 +84,21 @@ pub struct Block {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The blocks of article alias `a`, in order, as a JSON array.
+/// The blocks of article alias `a`, in order, as a JSON array. Times are written as the API
+/// writes every time (RFC 3339 in UTC with `Z`, and only the sub-second digits there are, as
+/// chrono does), because a read of the whole article passes this array through as it is
+/// ([`ArticleView`]).
 pub const BLOCKS_JSON: &str = "(SELECT coalesce(jsonb_agg(jsonb_build_object(
         'id', b.id, 'block_type', b.block_type, 'content', b.content, 'metadata', b.metadata,
-        'sort_order', b.sort_order, 'created_at', b.created_at, 'updated_at', b.updated_at)
+        'sort_order', b.sort_order,
+        'created_at', to_char(b.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')
+            || CASE WHEN to_char(b.created_at, 'US') = '000000' THEN ''
+                    WHEN to_char(b.created_at, 'US') LIKE '%000' THEN '.' || to_char(b.created_at, 'MS')
+                    ELSE '.' || to_char(b.created_at, 'US') END || 'Z',
+        'updated_at', to_char(b.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')
+            || CASE WHEN to_char(b.updated_at, 'US') = '000000' THEN ''
+                    WHEN to_char(b.updated_at, 'US') LIKE '%000' THEN '.' || to_char(b.updated_at, 'MS')
+                    ELSE '.' || to_char(b.updated_at, 'US') END || 'Z')
         ORDER BY b.sort_order, b.id), '[]'::jsonb)
     FROM content.article_content_blocks b WHERE b.article_id = a.id)";
 
@@ -249,19 +260,32 @@ pub struct ArticleDetail {
     pub tags: Vec<TagRef>,
 }
 
+/// [`ArticleDetail`] as the reads answer it: the blocks are passed through as PostgreSQL
+/// built them ([`BLOCKS_JSON`]) instead of being decoded and encoded again, the largest part
+/// of an article and of the cost of reading one. The same JSON document as [`ArticleDetail`].
+#[derive(Debug, Serialize)]
+pub struct ArticleView {
+    #[serde(flatten)]
+    pub article: Article,
+    pub category: Option<CategoryRef>,
+    pub blocks: Box<serde_json::value::RawValue>,
+    pub seo: Seo,
+    pub tags: Vec<TagRef>,
+}
+
 /// The select list of a full article on alias `a`: [`ARTICLE_COLUMNS`], then blocks, SEO,
 /// tags and category as JSON.
 pub fn detail_columns() -> String {
     format!("{ARTICLE_COLUMNS}, {BLOCKS_JSON}, {SEO_JSON}, {TAGS_JSON}, {CATEGORY_JSON}")
 }
 
+/// A JSON column decoded straight into its type (no `serde_json::Value` in between).
 fn json_column<T: serde::de::DeserializeOwned>(
     row: &tokio_postgres::Row,
     index: usize,
 ) -> ApiResult<Option<T>> {
-    row.get::<_, Option<serde_json::Value>>(index)
-        .map(serde_json::from_value)
-        .transpose()
+    row.try_get::<_, Option<tokio_postgres::types::Json<T>>>(index)
+        .map(|value| value.map(|json| json.0))
         .map_err(|err| ApiError::internal(anyhow::anyhow!("reading an article column: {err}")))
 }
 
@@ -272,6 +296,23 @@ pub fn detail(row: &tokio_postgres::Row) -> ApiResult<ArticleDetail> {
     let stored: StoredSeo = json_column(row, w + 1)?.unwrap_or_default();
     Ok(ArticleDetail {
         blocks: json_column(row, w)?.unwrap_or_default(),
+        seo: Seo::effective(stored, &article),
+        tags: json_column(row, w + 2)?.unwrap_or_default(),
+        category: json_column(row, w + 3)?,
+        article,
+    })
+}
+
+/// Reads a row selected with [`detail_columns`], for answering as it is.
+pub fn view(row: &tokio_postgres::Row) -> ApiResult<ArticleView> {
+    let article = article(row);
+    let w = ARTICLE_WIDTH;
+    let stored: StoredSeo = json_column(row, w + 1)?.unwrap_or_default();
+    let blocks = json_column(row, w)?.ok_or_else(|| {
+        ApiError::internal(anyhow::anyhow!("an article row without its blocks array"))
+    })?;
+    Ok(ArticleView {
+        blocks,
         seo: Seo::effective(stored, &article),
         tags: json_column(row, w + 2)?.unwrap_or_default(),
         category: json_column(row, w + 3)?,
