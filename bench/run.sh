@@ -30,14 +30,14 @@ export BENCH_RESULTS=$OUT/results.jsonl
 
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
   step "cargo build --release (auth, users, the bench programs and baselines)"
-  cargo build --release -p lectern-auth --bin auth -p lectern-users --bin users
+  cargo build --release -p lectern-auth --bin auth -p lectern-users --bin users -p lectern-content --bin content
   cargo build --release -p lectern-bench
 fi
 
 if [[ ${BENCH_ARM64:-0} == 1 ]]; then
   step "cargo lambda build --release --arm64"
-  if cargo lambda build --release --arm64 --bin auth --bin users >"$OUT/cargo-lambda-arm64.log" 2>&1; then
-    echo "arm64 bootstraps built: target/lambda/{auth,users}/bootstrap"
+  if cargo lambda build --release --arm64 --bin auth --bin users --bin content >"$OUT/cargo-lambda-arm64.log" 2>&1; then
+    echo "arm64 bootstraps built: target/lambda/{auth,users,content}/bootstrap"
   else
     echo "cargo lambda build --arm64 failed (see $OUT/cargo-lambda-arm64.log); sizes below are x86_64"
   fi

@@ -14,7 +14,12 @@
 
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::{
+    Credentials,
+    provider::{ProvideCredentials, SharedCredentialsProvider, error::CredentialsError, future},
+};
+use aws_sdk_eventbridge::config::{BehaviorVersion, Region};
+pub use aws_types::SdkConfig;
 use aws_smithy_http_client::{
     Builder,
     tls::{self, rustls_provider::CryptoMode},
@@ -40,15 +45,61 @@ impl AwsSettings {
 }
 
 /// Loads the shared SDK configuration (region, credentials, endpoint) once.
+///
+/// Built from the environment Lambda gives every function (`AWS_REGION`, and the execution
+/// role's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), which is also
+/// what the devstack and the tests set. No profile files, SSO, STS or instance metadata: the
+/// functions never need them, and leaving out `aws-config`'s provider chain (with the STS
+/// client it links) keeps every bootstrap smaller (BENCHMARKS.md, *Size*). Retries, timeouts
+/// and the identity cache are the SDK clients' defaults for the latest behaviour version.
 pub async fn load(settings: &AwsSettings) -> SdkConfig {
     let http_client = Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client);
+    let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().filter(|r| !r.is_empty()))
+        .map(Region::new);
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(http_client)
+        .region(region)
+        .credentials_provider(SharedCredentialsProvider::new(EnvironmentCredentials));
     if let Some(endpoint) = &settings.endpoint_url {
-        loader = loader.endpoint_url(endpoint);
+        config = config.endpoint_url(endpoint);
     }
-    loader.load().await
+    config.build()
+}
+
+/// The execution role's credentials, as Lambda puts them in the environment; read on every
+/// request for credentials, so the SDK's identity cache decides how long one set is used.
+#[derive(Debug)]
+struct EnvironmentCredentials;
+
+impl EnvironmentCredentials {
+    fn read() -> Result<Credentials, CredentialsError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let key = var("AWS_ACCESS_KEY_ID")
+            .ok_or_else(|| CredentialsError::not_loaded("AWS_ACCESS_KEY_ID is not set"))?;
+        let secret = var("AWS_SECRET_ACCESS_KEY")
+            .ok_or_else(|| CredentialsError::not_loaded("AWS_SECRET_ACCESS_KEY is not set"))?;
+        Ok(Credentials::new(
+            key,
+            secret,
+            var("AWS_SESSION_TOKEN"),
+            None,
+            "environment",
+        ))
+    }
+}
+
+impl ProvideCredentials for EnvironmentCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::ready(Self::read())
+    }
 }
 
 /// The SDK configuration, loaded by [`load`] the first time a client needs it and shared by

@@ -2,7 +2,8 @@
 //! (the same rustls connector and SSL mode as the functions' pool) and run one statement.
 //!
 //! The harness invokes it through the same Runtime API as the real functions, with
-//! `{"sql": "...", "params": ["<uuid>", ...]}`; it answers the number of rows.
+//! `{"sql": "...", "params": [...]}`, each parameter a uuid (a string), `null` (no uuid), a
+//! list of uuids or a boolean; it answers the number of rows.
 
 use std::sync::Arc;
 
@@ -45,16 +46,30 @@ async fn handle(
         })
         .await?;
     let sql = event.payload["sql"].as_str().ok_or("no sql")?;
-    let params: Vec<Uuid> = event.payload["params"]
+    let params = event.payload["params"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|p| p.as_str()?.parse().ok())
-        .collect();
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+        .map(param)
+        .collect::<Result<Vec<_>, Error>>()?;
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
     let statement = client.prepare(sql).await?;
     let rows = client.query(&statement, &refs).await?;
     Ok(json!({ "rows": rows.len() }))
+}
+
+fn param(value: &Value) -> Result<Box<dyn ToSql + Sync + Send>, Error> {
+    Ok(match value {
+        Value::String(id) => Box::new(id.parse::<Uuid>()?),
+        Value::Null => Box::new(None::<Uuid>),
+        Value::Bool(flag) => Box::new(*flag),
+        Value::Array(ids) => Box::new(
+            ids.iter()
+                .map(|id| Ok(id.as_str().ok_or("a list of uuids")?.parse::<Uuid>()?))
+                .collect::<Result<Vec<_>, Error>>()?,
+        ),
+        other => return Err(format!("a parameter this program does not bind: {other}").into()),
+    })
 }
 
 #[tokio::main]

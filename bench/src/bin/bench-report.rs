@@ -197,6 +197,13 @@ fn kib(v: f64) -> String {
     format!("{:.1} MiB", v / 1024.0)
 }
 
+/// Each function the cold-start harness starts, with the request its cold start answers.
+const FUNCTIONS: [(&str, &str); 3] = [
+    ("auth", "auth.me"),
+    ("users", "users.permissions"),
+    ("content", "content.get"),
+];
+
 fn main() -> anyhow::Result<()> {
     let path = std::env::args()
         .nth(1)
@@ -207,7 +214,7 @@ fn main() -> anyhow::Result<()> {
         figures: &figures,
         rows: Vec::new(),
     };
-    for (function, target) in [("auth", "auth.me"), ("users", "users.permissions")] {
+    for (function, target) in FUNCTIONS {
         t.ratio(
             &format!("init {function} ÷ hello world (p50 of fresh processes)"),
             &format!("init_ms/{target}"),
@@ -216,7 +223,7 @@ fn main() -> anyhow::Result<()> {
             Goal::AtMost(1.3),
         );
     }
-    for target in ["auth.me", "users.permissions"] {
+    for (_, target) in FUNCTIONS {
         t.ratio(
             &format!("cold request {target} ÷ bare connect + query"),
             &format!("cold_ms/{target}"),
@@ -285,7 +292,7 @@ fn main() -> anyhow::Result<()> {
         &rps,
         Goal::AtLeast(0.95),
     );
-    for binary in ["auth", "users"] {
+    for (binary, _) in FUNCTIONS {
         t.ratio(
             &format!("{binary} binary size ÷ hello world (x86_64)"),
             &format!("size_bytes/{binary}"),
@@ -301,7 +308,7 @@ fn main() -> anyhow::Result<()> {
             Goal::AtMost(4.0),
         );
     }
-    for (function, target) in [("auth", "auth.me"), ("users", "users.permissions")] {
+    for (function, target) in FUNCTIONS {
         t.ratio(
             &format!("{function} peak RSS ÷ hello world (warm run)"),
             &format!("rss_warm_kib/{target}"),

@@ -302,13 +302,27 @@ async fn sign_in(auth_env: &HashMap<String, String>) -> anyhow::Result<(Uuid, Uu
     ))
 }
 
+/// What a cold start of each function is asked for.
+struct Calls<'a> {
+    user_id: Uuid,
+    session_id: Uuid,
+    token: &'a str,
+    /// A published public article: `content.get` reads it anonymously.
+    article_id: Uuid,
+}
+
 fn targets(
     auth_env: HashMap<String, String>,
     users_env: HashMap<String, String>,
-    user_id: Uuid,
-    session_id: Uuid,
-    token: &str,
+    content_env: HashMap<String, String>,
+    calls: Calls<'_>,
 ) -> Vec<Target> {
+    let Calls {
+        user_id,
+        session_id,
+        token,
+        article_id,
+    } = calls;
     let database = |env: &HashMap<String, String>| {
         env.iter()
             .filter(|(k, _)| k.starts_with("DATABASE_"))
@@ -356,7 +370,43 @@ fn targets(
             ),
             ok: http_ok,
         },
+        Target {
+            name: "bare-pg.content.get",
+            binary: "bench-bare-pg",
+            env: database(&content_env),
+            // An anonymous reader's scope: no id, no groups, not an editor, no bypass.
+            payload: json!({
+                "sql": lectern_content::articles::get_sql(),
+                "params": [article_id, null, [], false, false],
+            }),
+            ok: rows_ok,
+        },
+        Target {
+            name: "content.get",
+            binary: "content",
+            env: content_env,
+            payload: apigw_event("GET", &format!("/api/v1/articles/{article_id}"), "", None),
+            ok: http_ok,
+        },
     ]
+}
+
+/// A published public article of the seeded ones.
+async fn an_article(content_env: &HashMap<String, String>) -> anyhow::Result<Uuid> {
+    let url = content_env
+        .get("DATABASE_URL")
+        .context("content.env has no DATABASE_URL")?;
+    let (db, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let row = db
+        .query_opt(
+            "SELECT id FROM content.articles WHERE status = 'published' AND visibility = 'public'
+             ORDER BY published_at DESC LIMIT 1",
+            &[],
+        )
+        .await?
+        .context("no published article: run `seed --articles 1000` first")?;
+    Ok(row.get(0))
 }
 
 #[derive(Default)]
@@ -386,10 +436,25 @@ async fn main() -> anyhow::Result<()> {
 
     let auth_env = function_env("auth")?;
     let users_env = function_env("users")?;
+    let content_env = function_env("content")?;
     let (user_id, session_id, token) = sign_in(&auth_env).await?;
-    let targets = targets(auth_env, users_env, user_id, session_id, &token);
+    let article_id = an_article(&content_env).await?;
+    let targets = targets(
+        auth_env,
+        users_env,
+        content_env,
+        Calls {
+            user_id,
+            session_id,
+            token: &token,
+            article_id,
+        },
+    );
 
-    sizes(&bin_dir, &["bench-hello", "auth", "users", "bench-bare-pg"])?;
+    sizes(
+        &bin_dir,
+        &["bench-hello", "auth", "users", "content", "bench-bare-pg"],
+    )?;
 
     // A first start of each binary, not counted: the page cache holds it afterwards, as it
     // does on a Lambda worker that has the code.

@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 use deadpool_postgres::Transaction;
 use lectern_shared::{
     authz::Access,

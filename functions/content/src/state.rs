@@ -51,7 +51,7 @@ impl FromRef<AppState> for ServiceCredential {
 impl AppState {
     /// `DATABASE_*`, `EVENT_BUS_NAME`, `JWT_PUBLIC_KEYS`/`JWT_ISSUER`/`JWT_AUDIENCE` and
     /// optionally `INTERNAL_API_TOKEN`. The pool connects lazily.
-    pub fn from_env(env: &dyn Env, sdk: &aws_config::SdkConfig) -> anyhow::Result<Self> {
+    pub fn from_env(env: &dyn Env, sdk: &aws_types::SdkConfig) -> anyhow::Result<Self> {
         Ok(Self {
             inner: Arc::new(Inner {
                 core: ServiceCore::from_env(env, sdk, SCHEMA)?,

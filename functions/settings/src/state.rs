@@ -31,7 +31,7 @@ impl AppState {
     /// `DATABASE_*`, `EVENT_BUS_NAME` and `JWT_PUBLIC_KEYS`/`JWT_ISSUER`/`JWT_AUDIENCE`. The
     /// pool connects lazily. `sdk` is an AWS configuration loaded already (the devstack and
     /// the tests share one).
-    pub fn from_env(env: &dyn Env, sdk: &aws_config::SdkConfig) -> anyhow::Result<Self> {
+    pub fn from_env(env: &dyn Env, sdk: &aws_types::SdkConfig) -> anyhow::Result<Self> {
         Self::with_sdk(env, LazySdk::ready(sdk))
     }
 

@@ -52,7 +52,7 @@ impl AppState {
     /// `DATABASE_*`, `EVENT_BUS_NAME`, `JWT_PUBLIC_KEYS`/`JWT_ISSUER`/`JWT_AUDIENCE` and
     /// optionally `INTERNAL_API_TOKEN`, with an AWS configuration loaded already (the devstack
     /// and the tests share one). The pool connects lazily.
-    pub fn from_env(env: &dyn Env, sdk: &aws_config::SdkConfig) -> anyhow::Result<Self> {
+    pub fn from_env(env: &dyn Env, sdk: &aws_types::SdkConfig) -> anyhow::Result<Self> {
         Self::with_sdk(env, LazySdk::ready(sdk))
     }
 

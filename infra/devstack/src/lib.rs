@@ -13,7 +13,7 @@ pub mod template;
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use aws_config::SdkConfig;
+use lectern_shared::aws::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use axum::Router;
@@ -474,7 +474,7 @@ async fn deliver(
     if messages.is_empty() {
         return Ok(0);
     }
-    let region = aws_config::Region::new("us-east-1");
+    let region = aws_sdk_sqs::config::Region::new("us-east-1");
     let mut event = SqsEvent::default();
     for m in &messages {
         let mut record = SqsMessage::default();
