@@ -19,11 +19,11 @@ use aws_credential_types::{
     provider::{ProvideCredentials, SharedCredentialsProvider, error::CredentialsError, future},
 };
 use aws_sdk_eventbridge::config::{BehaviorVersion, Region};
-pub use aws_types::SdkConfig;
 use aws_smithy_http_client::{
     Builder,
     tls::{self, rustls_provider::CryptoMode},
 };
+pub use aws_types::SdkConfig;
 use tokio::sync::OnceCell;
 
 use crate::config::{self, Env};

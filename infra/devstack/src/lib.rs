@@ -13,11 +13,11 @@ pub mod template;
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use lectern_shared::aws::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use axum::Router;
 use futures::future::BoxFuture;
+use lectern_shared::aws::SdkConfig;
 use lectern_shared::{
     aws::AwsSettings,
     config::{Env, ProcessEnv},

@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 
 use anyhow::Context;
-use lectern_shared::aws::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     TimeToLiveSpecification,
 };
 use aws_sdk_eventbridge::types::Target;
 use aws_sdk_sqs::types::QueueAttributeName;
+use lectern_shared::aws::SdkConfig;
 
 use crate::template::Template;
 
