@@ -36,8 +36,19 @@ fi
 
 if [[ ${BENCH_ARM64:-0} == 1 ]]; then
   step "cargo lambda build --release --arm64"
-  if cargo lambda build --release --arm64 --bin auth --bin users --bin content >"$OUT/cargo-lambda-arm64.log" 2>&1; then
-    echo "arm64 bootstraps built: target/lambda/{auth,users,content}/bootstrap"
+  if cargo lambda build --release --arm64 --bin auth --bin users --bin content --bin bench-hello \
+    >"$OUT/cargo-lambda-arm64.log" 2>&1; then
+    echo "arm64 bootstraps built: target/lambda/{auth,users,content,bench-hello}/bootstrap"
+    # Their sizes, and their zips' (bootstrap alone, deflated), for the table.
+    for binary in bench-hello auth users content; do
+      bootstrap=$ROOT/target/lambda/$binary/bootstrap
+      printf '{"key":"size_bytes_arm64/%s","value":%s,"note":"arm64"}\n' "$binary" "$(stat -c %s "$bootstrap")" >>"$BENCH_RESULTS"
+      if command -v zip >/dev/null; then
+        rm -f "$OUT/$binary-arm64.zip"
+        (cd "$(dirname "$bootstrap")" && zip -q -X "$OUT/$binary-arm64.zip" bootstrap)
+        printf '{"key":"zip_bytes_arm64/%s","value":%s,"note":"arm64"}\n' "$binary" "$(stat -c %s "$OUT/$binary-arm64.zip")" >>"$BENCH_RESULTS"
+      fi
+    done
   else
     echo "cargo lambda build --arm64 failed (see $OUT/cargo-lambda-arm64.log); sizes below are x86_64"
   fi

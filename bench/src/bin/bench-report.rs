@@ -292,6 +292,25 @@ fn main() -> anyhow::Result<()> {
         &rps,
         Goal::AtLeast(0.95),
     );
+    // arm64 bootstraps, what Lambda runs, when `BENCH_ARM64=1` built them.
+    if t.get("size_bytes_arm64/bench-hello").is_some() {
+        for (binary, _) in FUNCTIONS {
+            t.ratio(
+                &format!("{binary} bootstrap size ÷ hello world (arm64)"),
+                &format!("size_bytes_arm64/{binary}"),
+                "size_bytes_arm64/bench-hello",
+                &mib,
+                Goal::AtMost(4.0),
+            );
+            t.ratio(
+                &format!("{binary} zip size ÷ hello world (arm64)"),
+                &format!("zip_bytes_arm64/{binary}"),
+                "zip_bytes_arm64/bench-hello",
+                &mib,
+                Goal::AtMost(4.0),
+            );
+        }
+    }
     for (binary, _) in FUNCTIONS {
         t.ratio(
             &format!("{binary} binary size ÷ hello world (x86_64)"),
