@@ -262,6 +262,11 @@ fn fresh_claims(session: &Session) -> Claims {
 
 // ------------------------------------------------------------------------------ journey
 
+/// Failure counters live in fixed windows; a test that counts failures and then expects the
+/// limit must not straddle a window boundary (one did, at 20:00:00 UTC), so it counts in one
+/// window that lasts decades.
+const LONG_WINDOW: (&str, &str) = ("LOGIN_FAILURE_WINDOW_SECS", "1000000000");
+
 #[tokio::test]
 async fn the_whole_journey_signup_verify_login_me_refresh_logout_works() {
     let app = TestApp::spawn().await;
@@ -883,7 +888,7 @@ async fn after_too_many_wrong_passwords_for_an_account_even_the_right_one_is_thr
 
 #[tokio::test]
 async fn a_successful_login_forgets_the_accounts_earlier_failures() {
-    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3")]).await;
+    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"), LONG_WINDOW]).await;
     let email = app.email("forgetful");
     app.signup(&email).await;
     for _ in 0..2 {
@@ -901,7 +906,7 @@ async fn a_successful_login_forgets_the_accounts_earlier_failures() {
 
 #[tokio::test]
 async fn spelling_the_address_differently_neither_dodges_the_account_limit_nor_stops_a_login() {
-    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3")]).await;
+    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"), LONG_WINDOW]).await;
     let email = app.email("ada");
     app.signup(&email).await;
     for spelling in [email.to_uppercase(), format!(" {email} "), email.clone()] {
@@ -921,7 +926,7 @@ async fn spelling_the_address_differently_neither_dodges_the_account_limit_nor_s
 
 #[tokio::test]
 async fn too_many_failures_from_one_address_throttle_that_address_but_not_others() {
-    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES_PER_IP", "3")]).await;
+    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES_PER_IP", "3"), LONG_WINDOW]).await;
     let (attacker, neighbour) = ([203, 0, 113, 9], [198, 51, 100, 4]);
     let ada = app.email("ada");
     app.signup(&ada).await;
@@ -2210,7 +2215,7 @@ async fn change_password_refuses_a_new_password_the_policy_forbids() {
 
 #[tokio::test]
 async fn change_password_counts_wrong_current_passwords_against_the_login_limit() {
-    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3")]).await;
+    let app = TestApp::spawn_with(&[("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"), LONG_WINDOW]).await;
     let session = app.signed_in_user("ada").await;
     for _ in 0..3 {
         change_password(&app, &session.access_token, WRONG_PASSWORD, NEW_PASSWORD)
