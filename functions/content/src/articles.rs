@@ -872,6 +872,14 @@ const SNIPPET_TEXT: &str = "replace(replace(replace(
                          FROM content.article_content_blocks b WHERE b.article_id = a.id), ''),
         '&', '&amp;'), '<', '&lt;'), '>', '&gt;')";
 
+/// The highlighted snippet of a search hit, built once.
+static SNIPPET: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "ts_headline('english', {SNIPPET_TEXT}, query.q,
+            'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=30, MinWords=10, FragmentDelimiter=\" … \"')"
+    )
+});
+
 /// Articles the caller can see, filtered, ordered, keyset-paginated; with `q`, a ranked
 /// full-text search (title and tags weigh most, then the excerpt, then the blocks) that emits
 /// `search.performed`. In relevance order a search ranks the newest 200 matches the caller may
@@ -1061,9 +1069,7 @@ fn list_statement<'a>(
     let limit_param = binds.bind(limit);
     // `query` is not materialized, so the planner sees the words themselves and can tell a
     // common word (walk the newest articles) from a rare one (the GIN index).
-    let snippet = "ts_headline('english', {SNIPPET_TEXT}, query.q,
-            'StartSel=<mark>, StopSel=</mark>, MaxFragments=2, MaxWords=30, MinWords=10, FragmentDelimiter=\" … \"')"
-        .replace("{SNIPPET_TEXT}", SNIPPET_TEXT);
+    let snippet = &*SNIPPET;
     let sql = match (&f.q, f.sort) {
         (Some(q), Sort::Relevance) => {
             let q_param = binds.bind(q);

@@ -289,34 +289,49 @@ fn json_column<T: serde::de::DeserializeOwned>(
         .map_err(|err| ApiError::internal(anyhow::anyhow!("reading an article column: {err}")))
 }
 
-/// Reads a row selected with [`detail_columns`].
-pub fn detail(row: &tokio_postgres::Row) -> ApiResult<ArticleDetail> {
+/// The parts of a row selected with [`detail_columns`]: the article, its blocks as `B`, the
+/// SEO a page renders, its tags and its category.
+type Parts<B> = (Article, Option<B>, Seo, Vec<TagRef>, Option<CategoryRef>);
+
+fn parts<B: serde::de::DeserializeOwned>(row: &tokio_postgres::Row) -> ApiResult<Parts<B>> {
     let article = article(row);
     let w = ARTICLE_WIDTH;
     let stored: StoredSeo = json_column(row, w + 1)?.unwrap_or_default();
-    Ok(ArticleDetail {
-        blocks: json_column(row, w)?.unwrap_or_default(),
-        seo: Seo::effective(stored, &article),
-        tags: json_column(row, w + 2)?.unwrap_or_default(),
-        category: json_column(row, w + 3)?,
+    let seo = Seo::effective(stored, &article);
+    let tags = json_column(row, w + 2)?.unwrap_or_default();
+    Ok((
         article,
+        json_column(row, w)?,
+        seo,
+        tags,
+        json_column(row, w + 3)?,
+    ))
+}
+
+/// Reads a row selected with [`detail_columns`].
+pub fn detail(row: &tokio_postgres::Row) -> ApiResult<ArticleDetail> {
+    let (article, blocks, seo, tags, category) = parts(row)?;
+    Ok(ArticleDetail {
+        article,
+        category,
+        blocks: blocks.unwrap_or_default(),
+        seo,
+        tags,
     })
 }
 
 /// Reads a row selected with [`detail_columns`], for answering as it is.
 pub fn view(row: &tokio_postgres::Row) -> ApiResult<ArticleView> {
-    let article = article(row);
-    let w = ARTICLE_WIDTH;
-    let stored: StoredSeo = json_column(row, w + 1)?.unwrap_or_default();
-    let blocks = json_column(row, w)?.ok_or_else(|| {
+    let (article, blocks, seo, tags, category) = parts(row)?;
+    let blocks = blocks.ok_or_else(|| {
         ApiError::internal(anyhow::anyhow!("an article row without its blocks array"))
     })?;
     Ok(ArticleView {
-        blocks,
-        seo: Seo::effective(stored, &article),
-        tags: json_column(row, w + 2)?.unwrap_or_default(),
-        category: json_column(row, w + 3)?,
         article,
+        category,
+        blocks,
+        seo,
+        tags,
     })
 }
 
