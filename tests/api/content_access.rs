@@ -1546,20 +1546,14 @@ async fn a_relevance_search_ranks_the_newest_matches_and_date_order_reaches_all(
         .await
         .unwrap();
 
-    let mut ranked = Vec::new();
-    let mut uri = "/api/v1/articles?q=heron&limit=100".to_string();
-    loop {
-        let page = app.get(&uri, Some(token)).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-        for item in page.body["data"].as_array().unwrap() {
-            ranked.push(item["slug"].as_str().unwrap().to_string());
-            assert!(item["rank"].as_f64().unwrap() > 0.0);
-        }
-        match page.body["next_cursor"].as_str() {
-            Some(cursor) => uri = format!("/api/v1/articles?q=heron&limit=100&cursor={cursor}"),
-            None => break,
-        }
+    let pages = all_pages(&app, token, "/api/v1/articles?q=heron&limit=100").await;
+    for item in &pages {
+        assert!(item["rank"].as_f64().unwrap() > 0.0);
     }
+    let ranked: Vec<String> = pages
+        .iter()
+        .map(|i| i["slug"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(
         ranked.len(),
         RANKED_MATCHES,
@@ -1574,22 +1568,15 @@ async fn a_relevance_search_ranks_the_newest_matches_and_date_order_reaches_all(
     assert!(ranked.contains(&"heron-1".to_string()));
 
     // In date order every match is reached.
-    let mut dated = Vec::new();
-    let mut uri = "/api/v1/articles?q=heron&sort=-published_at&limit=100".to_string();
-    loop {
-        let page = app.get(&uri, Some(token)).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-        for item in page.body["data"].as_array().unwrap() {
-            dated.push(item["slug"].as_str().unwrap().to_string());
-        }
-        match page.body["next_cursor"].as_str() {
-            Some(cursor) => {
-                uri =
-                    format!("/api/v1/articles?q=heron&sort=-published_at&limit=100&cursor={cursor}")
-            }
-            None => break,
-        }
-    }
+    let dated: Vec<String> = all_pages(
+        &app,
+        token,
+        "/api/v1/articles?q=heron&sort=-published_at&limit=100",
+    )
+    .await
+    .iter()
+    .map(|i| i["slug"].as_str().unwrap().to_string())
+    .collect();
     assert_eq!(dated.len(), total);
     assert_eq!(dated.last(), Some(&oldest));
 
@@ -1599,4 +1586,19 @@ async fn a_relevance_search_ranks_the_newest_matches_and_date_order_reaches_all(
         .await;
     assert_eq!(few.status, StatusCode::OK, "{}", few.text);
     assert_eq!(few.body["data"][0]["slug"], json!(oldest));
+}
+
+/// Every item of every page of the list at `uri`, following `next_cursor`.
+async fn all_pages(app: &TestApp, token: &str, uri: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut next = uri.to_string();
+    loop {
+        let page = app.get(&next, Some(token)).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        items.extend(page.body["data"].as_array().unwrap().iter().cloned());
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => next = format!("{uri}&cursor={cursor}"),
+            None => return items,
+        }
+    }
 }
