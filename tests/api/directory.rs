@@ -447,6 +447,72 @@ async fn a_role_change_is_in_the_token_after_the_next_refresh() {
 }
 
 #[tokio::test]
+async fn a_search_pages_through_its_matches_in_every_order() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("ada").await;
+    let db = app.db().await;
+    // 40 profiles, ten of them Surname10..Surname19 in a scrambled insertion order, and two
+    // sharing a last name so that the first name and then the id break ties.
+    for i in 0..40 {
+        db.execute(
+            "INSERT INTO users.users (id, email, first_name, last_name, created_at) \
+             VALUES ($1, $2, $3, $4, now() - make_interval(secs => $5))",
+            &[
+                &uuid::Uuid::now_v7(),
+                &format!("member{i}@example.com"),
+                &if i % 2 == 0 { "Bea" } else { "al" },
+                &format!("Surname{:02}", (i * 7) % 20),
+                &f64::from((i * 13) % 40),
+            ],
+        )
+        .await
+        .unwrap();
+    }
+    let orders = [
+        ("name", "lower(last_name), lower(first_name), id"),
+        (
+            "-name",
+            "lower(last_name) DESC, lower(first_name) DESC, id DESC",
+        ),
+        ("created_at", "created_at, id"),
+        ("-created_at", "created_at DESC, id DESC"),
+    ];
+    for (sort, order) in orders {
+        let expected: Vec<String> = db
+            .query(
+                &format!(
+                    "SELECT id::text FROM users.users WHERE last_name LIKE 'Surname1%' ORDER BY {order}"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(expected.len(), 20);
+        let mut got = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/users?q=sUrNaMe1&limit=3&sort={sort}&cursor={c}"),
+                None => format!("/api/v1/users?q=sUrNaMe1&limit=3&sort={sort}"),
+            };
+            let page = app.get(&path, Some(&admin.access_token)).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+            for row in page.body["data"].as_array().unwrap() {
+                got.push(row["id"].as_str().unwrap().to_string());
+            }
+            match page.body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(got, expected, "sort={sort}");
+    }
+}
+
+#[tokio::test]
 async fn the_user_list_filters_sorts_and_pages_every_row_exactly_once_while_rows_arrive() {
     let app = TestApp::spawn().await;
     let admin = app.admin("ada").await;

@@ -155,6 +155,17 @@ impl UserSort {
         }
     }
 
+    /// The same order over a search's narrow hit rows (`h`: id, created_at, sort_last,
+    /// sort_first), whose sort keys are computed once.
+    fn hit_order(self) -> &'static str {
+        match self {
+            Self::Name => "h.sort_last, h.sort_first, h.id",
+            Self::NameDesc => "h.sort_last DESC, h.sort_first DESC, h.id DESC",
+            Self::Created => "h.created_at, h.id",
+            Self::CreatedDesc => "h.created_at DESC, h.id DESC",
+        }
+    }
+
     fn by_name(self) -> bool {
         matches!(self, Self::Name | Self::NameDesc)
     }
@@ -288,19 +299,27 @@ pub async fn list_users(
     } else {
         conditions.join(" AND ")
     };
-    let select = format!(
-        "SELECT {PROFILE_COLUMNS}, lower(u.last_name) AS sort_last, lower(u.first_name) AS sort_first
-         FROM users.users u WHERE {filter}"
-    );
     let sql = if trigram_search {
         // Find the matches through the trigram index first, then order them: walking the
         // name order and filtering would pass every non-matching name before the first hit.
+        // Only the ids and sort keys of the matches are kept and sorted; the page's rows are
+        // read afterwards.
+        let hit_order = sort.hit_order();
         format!(
-            "WITH hits AS MATERIALIZED ({select})
-             SELECT * FROM hits u ORDER BY {order} LIMIT {limit_param}"
+            "WITH hits AS MATERIALIZED (
+                 SELECT u.id, u.created_at, lower(u.last_name) AS sort_last,
+                        lower(u.first_name) AS sort_first
+                 FROM users.users u WHERE {filter}),
+             page AS (SELECT * FROM hits h ORDER BY {hit_order} LIMIT {limit_param})
+             SELECT {PROFILE_COLUMNS}, h.sort_last, h.sort_first
+             FROM page h JOIN users.users u ON u.id = h.id
+             ORDER BY {hit_order}"
         )
     } else {
-        format!("{select} ORDER BY {order} LIMIT {limit_param}")
+        format!(
+            "SELECT {PROFILE_COLUMNS}, lower(u.last_name) AS sort_last, lower(u.first_name) AS sort_first
+             FROM users.users u WHERE {filter} ORDER BY {order} LIMIT {limit_param}"
+        )
     };
     let db = state.pool.get().await?;
     let rows = if q.is_some() {
