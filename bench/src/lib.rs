@@ -7,6 +7,7 @@
 //! slow machine.
 
 pub mod content;
+pub mod cpu;
 pub mod load;
 pub mod proxy;
 pub mod sql;

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{Samples, record};
+use crate::{Samples, cpu, record};
 
 /// One cell of the table: a load at one concurrency.
 #[derive(Debug, Clone, Copy, Default)]
@@ -14,6 +14,8 @@ pub struct Cell {
     pub rps: f64,
     pub p50: f64,
     pub p99: f64,
+    /// CPU milliseconds per request in the measured window: this process, PostgreSQL, moto.
+    pub cpu: cpu::Cpu,
 }
 
 /// Runs `step` in `states.len()` concurrent loops for `warmup` + `measure`; counts what
@@ -32,6 +34,13 @@ where
 {
     let from = Instant::now() + warmup;
     let until = from + measure;
+    let cpu_window = tokio::spawn(async move {
+        tokio::time::sleep_until(from.into()).await;
+        let start = tokio::task::spawn_blocking(cpu::sample).await?;
+        tokio::time::sleep_until(until.into()).await;
+        let end = tokio::task::spawn_blocking(cpu::sample).await?;
+        Ok::<_, anyhow::Error>(end.since(start))
+    });
     let loops: Vec<_> = states
         .into_iter()
         .map(|state| {
@@ -58,11 +67,13 @@ where
         all.0.extend(latencies.0);
         states.push(state);
     }
+    let used = cpu_window.await??;
     Ok((
         Cell {
             rps: all.len() as f64 / measure.as_secs_f64(),
             p50: all.median(),
             p99: all.percentile(99.0),
+            cpu: used.per_request_ms(all.len() as f64),
         },
         states,
     ))
@@ -75,7 +86,23 @@ pub fn report(path: &str, baseline_name: &str, concurrency: usize, measured: Cel
         "{path:<20} c={concurrency:<3} {:>9.1} req/s  p50 {:>7.2}ms  p99 {:>7.2}ms | {baseline_name:<14} {:>9.1} req/s  p50 {:>7.2}ms  p99 {:>7.2}ms | ratio {ratio:.3}",
         measured.rps, measured.p50, measured.p99, baseline.rps, baseline.p50, baseline.p99
     );
+    let (m, b) = (measured.cpu, baseline.cpu);
+    println!(
+        "{:<26} CPU ms/request: this process {:.3}, PostgreSQL {:.3}, moto {:.3} | {:.3}, {:.3}, {:.3}",
+        "", m.own, m.postgres, m.emulator, b.own, b.postgres, b.emulator
+    );
     for (side, cell) in [("warm", measured), ("base", baseline)] {
+        for (group, ms) in [
+            ("own", cell.cpu.own),
+            ("postgres", cell.cpu.postgres),
+            ("aws", cell.cpu.emulator),
+        ] {
+            record(
+                format!("{side}_cpu_ms/{group}/{path}/c{concurrency}"),
+                ms,
+                baseline_name,
+            );
+        }
         record(
             format!("{side}_rps/{path}/c{concurrency}"),
             cell.rps,
@@ -100,5 +127,10 @@ pub fn mean(a: Cell, b: Cell) -> Cell {
         rps: (a.rps + b.rps) / 2.0,
         p50: (a.p50 + b.p50) / 2.0,
         p99: (a.p99 + b.p99) / 2.0,
+        cpu: cpu::Cpu {
+            own: (a.cpu.own + b.cpu.own) / 2.0,
+            postgres: (a.cpu.postgres + b.cpu.postgres) / 2.0,
+            emulator: (a.cpu.emulator + b.cpu.emulator) / 2.0,
+        },
     }
 }

@@ -10,33 +10,8 @@ pub const AUTH_CALLER: &str =
                      WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL
                        AND s.expires_at > now() AND u.status = 'ACTIVE'";
 
-/// `functions/auth/src/sessions.rs` (`refresh`): the token, its session and account, locked.
-pub const REFRESH_LOOKUP: &str = "SELECT rt.session_id, rt.rotated_at IS NOT NULL,
-                        COALESCE(now() - rt.rotated_at <= make_interval(secs => $2), false),
-                        rt.successor_hash = s.token_hash, rt.successor_sealed,
-                        s.user_id, s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'ACTIVE',
-                        u.email_verified, a.access
-                 FROM auth.refresh_tokens rt
-                 JOIN auth.user_sessions s ON s.id = rt.session_id
-                 JOIN auth.users u ON u.id = s.user_id
-                 LEFT JOIN auth.user_access a ON a.user_id = u.id
-                 WHERE rt.token_hash = $1
-                 FOR UPDATE OF s, rt";
-
-/// `refresh`: the presented token is rotated ...
-pub const REFRESH_ROTATE: &str =
-    "UPDATE auth.refresh_tokens SET rotated_at = now(), successor_hash = $2, successor_sealed = $3
-             WHERE token_hash = $1";
-
-/// ... its successor stored ...
-pub const REFRESH_INSERT: &str =
-    "INSERT INTO auth.refresh_tokens (token_hash, session_id) VALUES ($1, $2)";
-
-/// ... and the session moved on to it.
-pub const REFRESH_SESSION: &str = "UPDATE auth.user_sessions
-             SET token_hash = $2, last_used_at = now(), ip_address = COALESCE($3, ip_address),
-                 expires_at = now() + make_interval(secs => $4)
-             WHERE id = $1";
+/// `functions/auth/src/sessions.rs` (`refresh`): the whole refresh in one statement.
+pub use lectern_auth::sessions::REFRESH_SQL as AUTH_REFRESH;
 
 /// `functions/users/src/access.rs` (`effective`): a user's effective permissions with their
 /// provenance, in one statement.
@@ -59,15 +34,6 @@ mod tests {
     #[test]
     fn the_copied_statements_are_still_the_handlers_statements() {
         let guard = include_str!("../../functions/auth/src/guard.rs");
-        let sessions = include_str!("../../functions/auth/src/sessions.rs");
         assert_in(guard, super::AUTH_CALLER);
-        for sql in [
-            super::REFRESH_LOOKUP,
-            super::REFRESH_ROTATE,
-            super::REFRESH_INSERT,
-            super::REFRESH_SESSION,
-        ] {
-            assert_in(sessions, sql);
-        }
     }
 }

@@ -292,6 +292,23 @@ fn main() -> anyhow::Result<()> {
         &rps,
         Goal::AtLeast(0.95),
     );
+    // The login gap by process: the emulator and PostgreSQL share the cores here, not on AWS.
+    t.ratio(
+        "argon2id loop CPU ÷ login's own CPU per request, c=10 (this process)",
+        "base_cpu_ms/own/auth.login/c10",
+        "warm_cpu_ms/own/auth.login/c10",
+        &ms,
+        Goal::Info,
+    );
+    for (group, name) in [("aws", "moto"), ("postgres", "PostgreSQL")] {
+        t.ratio(
+            &format!("{name} CPU per login ÷ this process's, c=10"),
+            &format!("warm_cpu_ms/{group}/auth.login/c10"),
+            "warm_cpu_ms/own/auth.login/c10",
+            &ms,
+            Goal::Info,
+        );
+    }
     // arm64 bootstraps, what Lambda runs, when `BENCH_ARM64=1` built them.
     if t.get("size_bytes_arm64/bench-hello").is_some() {
         for (binary, _) in FUNCTIONS {

@@ -298,6 +298,45 @@ pub async fn login(
     )))
 }
 
+/// A refresh in one statement (one round trip, its own transaction). It finds the presented
+/// token with its session and account and locks both rows; if the token is unused and the
+/// session live, it rotates it: the token records its successor ($3, and $4 sealed with the
+/// presented token for the grace window), the successor is stored, and the session moves on
+/// to it ($5 the client's address, $6 the session's lifetime in seconds). It answers what it
+/// found, and whether it rotated (column 9). A concurrent refresh of the same token waits for
+/// the lock and then sees the token rotated, so a token rotates once.
+pub const REFRESH_SQL: &str = "WITH found AS (
+    SELECT rt.session_id, rt.rotated_at IS NOT NULL AS rotated,
+           COALESCE(now() - rt.rotated_at <= make_interval(secs => $2), false) AS in_grace,
+           rt.successor_hash = s.token_hash AS successor_is_current, rt.successor_sealed,
+           s.user_id, s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'ACTIVE' AS live,
+           u.email_verified, a.access
+    FROM auth.refresh_tokens rt
+    JOIN auth.user_sessions s ON s.id = rt.session_id
+    JOIN auth.users u ON u.id = s.user_id
+    LEFT JOIN auth.user_access a ON a.user_id = u.id
+    WHERE rt.token_hash = $1
+    FOR UPDATE OF s, rt
+), rotation AS (
+    UPDATE auth.refresh_tokens rt
+    SET rotated_at = now(), successor_hash = $3, successor_sealed = $4
+    FROM found f
+    WHERE rt.token_hash = $1 AND NOT f.rotated AND f.live
+    RETURNING rt.session_id
+), successor AS (
+    INSERT INTO auth.refresh_tokens (token_hash, session_id)
+    SELECT $3, session_id FROM rotation
+), moved AS (
+    UPDATE auth.user_sessions s
+    SET token_hash = $3, last_used_at = now(), ip_address = COALESCE($5, s.ip_address),
+        expires_at = now() + make_interval(secs => $6)
+    FROM rotation r
+    WHERE s.id = r.session_id
+)
+SELECT f.session_id, f.rotated, f.in_grace, f.successor_is_current, f.successor_sealed,
+       f.user_id, f.live, f.email_verified, f.access, EXISTS (SELECT 1 FROM rotation)
+FROM found f";
+
 /// Trades a refresh token for a new access token and a new refresh token.
 #[utoipa::path(
     post, path = "/api/v1/auth/refresh", tag = "auth",
@@ -317,30 +356,26 @@ pub async fn refresh(
         return Err(invalid_refresh_token());
     }
     let hash = tokens::hash(presented);
+    // The successor is made up front: the statement stores it only if it rotates.
+    let successor: [u8; 32] = rand::random();
+    let successor_token = tokens::encode(&successor);
+    let successor_hash = tokens::hash(&successor_token);
     let mut db = state.pool.get().await?;
-    let tx = db.transaction().await?;
-    let row = tx
+    let row = db
         .query_opt(
-            &tx.prepare_cached(
-                "SELECT rt.session_id, rt.rotated_at IS NOT NULL,
-                        COALESCE(now() - rt.rotated_at <= make_interval(secs => $2), false),
-                        rt.successor_hash = s.token_hash, rt.successor_sealed,
-                        s.user_id, s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'ACTIVE',
-                        u.email_verified, a.access
-                 FROM auth.refresh_tokens rt
-                 JOIN auth.user_sessions s ON s.id = rt.session_id
-                 JOIN auth.users u ON u.id = s.user_id
-                 LEFT JOIN auth.user_access a ON a.user_id = u.id
-                 WHERE rt.token_hash = $1
-                 FOR UPDATE OF s, rt",
-            )
-            .await?,
-            &[&hash, &state.config.refresh_reuse_grace.as_secs_f64()],
+            &db.prepare_cached(REFRESH_SQL).await?,
+            &[
+                &hash,
+                &state.config.refresh_reuse_grace.as_secs_f64(),
+                &successor_hash,
+                &seal(&successor, presented),
+                &client.ip,
+                &state.config.refresh_token_ttl.as_secs_f64(),
+            ],
         )
         .await?
         .ok_or_else(invalid_refresh_token)?;
     let session_id: Uuid = row.get(0);
-    let rotated: bool = row.get(1);
     let in_grace: bool = row.get(2);
     let successor_is_current: Option<bool> = row.get(3);
     let sealed: Option<Vec<u8>> = row.get(4);
@@ -348,49 +383,8 @@ pub async fn refresh(
     let live: bool = row.get(6);
     let verified: bool = row.get(7);
     let access = access_of(row.get(8));
-    if !live {
-        return Err(invalid_refresh_token());
-    }
-
-    if !rotated {
-        let successor: [u8; 32] = rand::random();
-        let successor_token = tokens::encode(&successor);
-        let successor_hash = tokens::hash(&successor_token);
-        // Cached statements: a refresh is a handful of round trips, never a re-prepare each.
-        tx.execute(
-            &tx.prepare_cached(
-                "UPDATE auth.refresh_tokens SET rotated_at = now(), successor_hash = $2, successor_sealed = $3
-             WHERE token_hash = $1",
-            )
-            .await?,
-            &[&hash, &successor_hash, &seal(&successor, presented)],
-        )
-        .await?;
-        tx.execute(
-            &tx.prepare_cached(
-                "INSERT INTO auth.refresh_tokens (token_hash, session_id) VALUES ($1, $2)",
-            )
-            .await?,
-            &[&successor_hash, &session_id],
-        )
-        .await?;
-        tx.execute(
-            &tx.prepare_cached(
-                "UPDATE auth.user_sessions
-             SET token_hash = $2, last_used_at = now(), ip_address = COALESCE($3, ip_address),
-                 expires_at = now() + make_interval(secs => $4)
-             WHERE id = $1",
-            )
-            .await?,
-            &[
-                &session_id,
-                &successor_hash,
-                &client.ip,
-                &state.config.refresh_token_ttl.as_secs_f64(),
-            ],
-        )
-        .await?;
-        tx.commit().await?;
+    let rotated_now: bool = row.get(9);
+    if rotated_now {
         return Ok(Json(token_response(
             &state,
             user_id,
@@ -400,7 +394,9 @@ pub async fn refresh(
             successor_token,
         )));
     }
-
+    if !live {
+        return Err(invalid_refresh_token());
+    }
     if in_grace {
         // A concurrent refresh: the same successor, as long as it is still the current token.
         let successor = successor_is_current
@@ -408,13 +404,13 @@ pub async fn refresh(
             .and(sealed)
             .and_then(|sealed| unseal(&sealed, presented))
             .ok_or_else(invalid_refresh_token)?;
-        tx.commit().await?;
         return Ok(Json(token_response(
             &state, user_id, session_id, verified, &access, successor,
         )));
     }
 
     // A rotated token came back after the grace window: someone holds a copy. End the session.
+    let tx = db.transaction().await?;
     tx.execute(
         "UPDATE auth.user_sessions SET revoked_at = now(), revoked_reason = 'refresh_reuse' WHERE id = $1",
         &[&session_id],
