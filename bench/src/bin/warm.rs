@@ -544,6 +544,22 @@ async fn throughput(bench: &Bench) -> anyhow::Result<()> {
     let issue_us = started.elapsed().as_secs_f64() * 1e6 / 2_000.0;
     println!("access token issuing (EdDSA signature, one core): {issue_us:.1} µs each");
     record("jwt_issue_us", issue_us, "");
+    // The least any route costs in this process: a static answer through the platform's router
+    // layers (lectern_shared::http::finish) and this program's request path, token included.
+    let floor = lectern_shared::http::finish(Router::new().route(
+        "/floor",
+        axum::routing::get(|| async { axum::Json(json!({ "ok": true })) }),
+    ));
+    for _ in 0..1_000 {
+        send_ok(&floor, Method::GET, "/floor", Some(&token), None).await?;
+    }
+    let started = Instant::now();
+    for _ in 0..20_000 {
+        send_ok(&floor, Method::GET, "/floor", Some(&token), None).await?;
+    }
+    let floor_us = started.elapsed().as_secs_f64() * 1e6 / 20_000.0;
+    println!("router floor (a static JSON route, one core): {floor_us:.1} µs per request");
+    record("router_floor_us", floor_us, "");
 
     println!("\nwarm throughput: router (tower oneshot) vs its baseline, same pool, same run");
     for &c in &CONCURRENCY {
