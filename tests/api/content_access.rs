@@ -1546,7 +1546,9 @@ async fn a_relevance_search_ranks_the_newest_matches_and_date_order_reaches_all(
         .await
         .unwrap();
 
-    let pages = all_pages(&app, token, "/api/v1/articles?q=heron&limit=100").await;
+    let pages = app
+        .all_pages(token, "/api/v1/articles?q=heron&limit=100")
+        .await;
     for item in &pages {
         assert!(item["rank"].as_f64().unwrap() > 0.0);
     }
@@ -1568,15 +1570,15 @@ async fn a_relevance_search_ranks_the_newest_matches_and_date_order_reaches_all(
     assert!(ranked.contains(&"heron-1".to_string()));
 
     // In date order every match is reached.
-    let dated: Vec<String> = all_pages(
-        &app,
-        token,
-        "/api/v1/articles?q=heron&sort=-published_at&limit=100",
-    )
-    .await
-    .iter()
-    .map(|i| i["slug"].as_str().unwrap().to_string())
-    .collect();
+    let dated: Vec<String> = app
+        .all_pages(
+            token,
+            "/api/v1/articles?q=heron&sort=-published_at&limit=100",
+        )
+        .await
+        .iter()
+        .map(|i| i["slug"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(dated.len(), total);
     assert_eq!(dated.last(), Some(&oldest));
 
@@ -1586,19 +1588,4 @@ async fn a_relevance_search_ranks_the_newest_matches_and_date_order_reaches_all(
         .await;
     assert_eq!(few.status, StatusCode::OK, "{}", few.text);
     assert_eq!(few.body["data"][0]["slug"], json!(oldest));
-}
-
-/// Every item of every page of the list at `uri`, following `next_cursor`.
-async fn all_pages(app: &TestApp, token: &str, uri: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut next = uri.to_string();
-    loop {
-        let page = app.get(&next, Some(token)).await;
-        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-        items.extend(page.body["data"].as_array().unwrap().iter().cloned());
-        match page.body["next_cursor"].as_str() {
-            Some(cursor) => next = format!("{uri}&cursor={cursor}"),
-            None => return items,
-        }
-    }
 }

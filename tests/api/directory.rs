@@ -451,8 +451,8 @@ async fn a_search_pages_through_its_matches_in_every_order() {
     let app = TestApp::spawn().await;
     let admin = app.admin("ada").await;
     let db = app.db().await;
-    // 40 profiles, ten of them Surname10..Surname19 in a scrambled insertion order, and two
-    // sharing a last name so that the first name and then the id break ties.
+    // 40 profiles with 20 last names, two each: Surname10..Surname19 (20 profiles) match, in a
+    // scrambled creation order; the pairs share a first name too, so the id breaks the tie.
     for i in 0..40 {
         db.execute(
             "INSERT INTO users.users (id, email, first_name, last_name, created_at) \
@@ -491,23 +491,15 @@ async fn a_search_pages_through_its_matches_in_every_order() {
             .map(|r| r.get(0))
             .collect();
         assert_eq!(expected.len(), 20);
-        let mut got = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let path = match &cursor {
-                Some(c) => format!("/api/v1/users?q=sUrNaMe1&limit=3&sort={sort}&cursor={c}"),
-                None => format!("/api/v1/users?q=sUrNaMe1&limit=3&sort={sort}"),
-            };
-            let page = app.get(&path, Some(&admin.access_token)).await;
-            assert_eq!(page.status, StatusCode::OK, "{}", page.text);
-            for row in page.body["data"].as_array().unwrap() {
-                got.push(row["id"].as_str().unwrap().to_string());
-            }
-            match page.body["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_string()),
-                None => break,
-            }
-        }
+        let got: Vec<String> = app
+            .all_pages(
+                &admin.access_token,
+                &format!("/api/v1/users?q=sUrNaMe1&limit=3&sort={sort}"),
+            )
+            .await
+            .iter()
+            .map(|row| row["id"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(got, expected, "sort={sort}");
     }
 }

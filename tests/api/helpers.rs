@@ -402,6 +402,22 @@ impl TestApp {
         self.call(Method::GET, path, None, token).await
     }
 
+    /// Every item of every page of the list at `uri` (which has a query already), following
+    /// `next_cursor`; each page must answer 200.
+    pub async fn all_pages(&self, token: &str, uri: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut next = uri.to_string();
+        loop {
+            let page = self.get(&next, Some(token)).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+            items.extend(page.body["data"].as_array().unwrap().iter().cloned());
+            match page.body["next_cursor"].as_str() {
+                Some(cursor) => next = format!("{uri}&cursor={cursor}"),
+                None => return items,
+            }
+        }
+    }
+
     /// The auth service's id of the account with `email`.
     pub async fn user_id(&self, email: &str) -> Uuid {
         self.db()
