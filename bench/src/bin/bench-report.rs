@@ -393,6 +393,22 @@ fn main() -> anyhow::Result<()> {
             &kib,
             Goal::AtMost(2.0),
         );
+        // What the peak is made of, at the end of the warm run: memory the process alone
+        // holds, and pages of the binary and its libraries shared with the page cache.
+        t.ratio(
+            &format!("{function} anonymous RSS ÷ hello world (after the warm run)"),
+            &format!("rss_anon_kib/{target}"),
+            "rss_anon_kib/hello",
+            &kib,
+            Goal::Info,
+        );
+        t.ratio(
+            &format!("{function} file-backed RSS ÷ hello world (after the warm run)"),
+            &format!("rss_file_kib/{target}"),
+            "rss_file_kib/hello",
+            &kib,
+            Goal::Info,
+        );
     }
     for name in [
         "users.list",

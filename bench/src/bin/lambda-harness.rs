@@ -8,7 +8,8 @@
 //!
 //! - init: exec → the first `GET next` (the runtime is ready for work);
 //! - cold request: exec → the response to a first API Gateway v2 event that reads the database;
-//! - peak RSS (VmHWM) after the cold request and after a burst of warm invocations;
+//! - peak RSS (VmHWM) after the cold request and after a burst of warm invocations, and what
+//!   the resident set holds after that burst: anonymous memory and pages of the binary;
 //!
 //! over `--runs` fresh processes (default 20) per target, interleaved so that drift in the
 //! machine's load hits every target alike. The baselines run in the same loop: `bench-hello`
@@ -235,12 +236,19 @@ impl Launch {
 
     /// Peak resident set so far, in KiB.
     fn peak_rss_kib(&self) -> anyhow::Result<f64> {
+        self.status_kib("VmHWM")
+    }
+
+    /// One KiB figure of `/proc/<pid>/status`: `VmHWM` (peak resident set), `RssAnon` (heap,
+    /// stacks and written data: memory the process alone holds), `RssFile` (pages of the
+    /// binary and its libraries, shared with the page cache).
+    fn status_kib(&self, field: &str) -> anyhow::Result<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmHWM in /proc/<pid>/status")
+            .with_context(|| format!("no {field} in /proc/<pid>/status"))
     }
 
     fn stop(mut self) {
@@ -519,8 +527,8 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!(
-        "\nwarm invocations through the Runtime API ({warm} in one process)\n{:<28} {:>10} {:>10} {:>14}",
-        "target", "p50", "p99", "peak RSS KiB"
+        "\nwarm invocations through the Runtime API ({warm} in one process)\n{:<28} {:>10} {:>10} {:>14} {:>10} {:>10}",
+        "target", "p50", "p99", "peak RSS KiB", "anon KiB", "file KiB"
     );
     for target in &targets {
         let log = log_dir.join(format!("{}.stderr", target.name));
@@ -535,15 +543,20 @@ async fn main() -> anyhow::Result<()> {
         }
         latencies.0.remove(0);
         let rss = launch.peak_rss_kib()?;
+        let (anon, file) = (launch.status_kib("RssAnon")?, launch.status_kib("RssFile")?);
         launch.stop();
         println!(
-            "{:<28} {:>8.3}ms {:>8.3}ms {:>14.0}",
+            "{:<28} {:>8.3}ms {:>8.3}ms {:>14.0} {:>10.0} {:>10.0}",
             target.name,
             latencies.median(),
             latencies.percentile(99.0),
-            rss
+            rss,
+            anon,
+            file
         );
         record(format!("rss_warm_kib/{}", target.name), rss, "");
+        record(format!("rss_anon_kib/{}", target.name), anon, "");
+        record(format!("rss_file_kib/{}", target.name), file, "");
         record(
             format!("lambda_warm_ms/{}", target.name),
             latencies.median(),
