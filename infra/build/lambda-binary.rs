@@ -1,5 +1,5 @@
 //! The build script of every package with a Lambda binary (`build = ".../lambda-binary.rs"`
-//! in its Cargo.toml): on Linux its binaries link as position-dependent executables
+//! in its Cargo.toml): on glibc Linux its binaries link as position-dependent executables
 //! (`-no-pie`), as Go links its binaries by default.
 //!
 //! A position-independent executable is relocated by the dynamic loader before `main`: every
@@ -13,9 +13,13 @@
 
 fn main() {
     println!("cargo:rerun-if-env-changed=LECTERN_PIE");
-    let linux = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
+    let target = |key: &str| std::env::var(key).unwrap_or_default();
+    // glibc Linux: what Lambda's `provided.al2023` runs and what `cargo lambda build` makes,
+    // locally through gcc and for arm64 through zig. musl builds stay static-pie.
+    let glibc_linux =
+        target("CARGO_CFG_TARGET_OS") == "linux" && target("CARGO_CFG_TARGET_ENV") == "gnu";
     let pie = std::env::var("LECTERN_PIE").is_ok_and(|v| v == "1");
-    if linux && !pie {
+    if glibc_linux && !pie {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
 }
