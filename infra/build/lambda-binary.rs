@@ -6,7 +6,7 @@
 //! pointer in its static data (vtables, `&'static str` in tables, tracing call sites) is
 //! rewritten, 24 000 of them in users, 29 000 in auth and 36 000 in content. The loader reads
 //! the relocation table and copies each page it writes. That was most of what a function's
-//! init cost beyond a hello world's (BENCHMARKS.md, "Init: relocations"). A
+//! init cost beyond a hello world's (BENCHMARKS.md, "Init without relocations"). A
 //! position-dependent executable has no such relocations. Its own code and data sit at a
 //! fixed address; its libraries, heap and stacks are still placed at random. `LECTERN_PIE=1`
 //! at build time links PIE again.

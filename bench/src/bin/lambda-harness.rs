@@ -236,19 +236,27 @@ impl Launch {
 
     /// Peak resident set so far, in KiB.
     fn peak_rss_kib(&self) -> anyhow::Result<f64> {
-        self.status_kib("VmHWM")
+        let [peak] = self.status_kib(["VmHWM"])?;
+        Ok(peak)
     }
 
-    /// One KiB figure of `/proc/<pid>/status`: `VmHWM` (peak resident set), `RssAnon` (heap,
-    /// stacks and written data: memory the process alone holds), `RssFile` (pages of the
-    /// binary and its libraries, shared with the page cache).
-    fn status_kib(&self, field: &str) -> anyhow::Result<f64> {
+    /// KiB figures of one read of `/proc/<pid>/status`: `VmHWM` (peak resident set),
+    /// `RssAnon` (heap, stacks and written data: memory the process alone holds), `RssFile`
+    /// (pages of the binary and its libraries, shared with the page cache).
+    fn status_kib<const N: usize>(&self, fields: [&str; N]) -> anyhow::Result<[f64; N]> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .with_context(|| format!("no {field} in /proc/<pid>/status"))
+        let value = |field: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .with_context(|| format!("no {field} in /proc/<pid>/status"))
+        };
+        let mut figures = [0.0; N];
+        for (figure, field) in figures.iter_mut().zip(fields) {
+            *figure = value(field)?;
+        }
+        Ok(figures)
     }
 
     fn stop(mut self) {
@@ -542,8 +550,7 @@ async fn main() -> anyhow::Result<()> {
             latencies.push(at - sent);
         }
         latencies.0.remove(0);
-        let rss = launch.peak_rss_kib()?;
-        let (anon, file) = (launch.status_kib("RssAnon")?, launch.status_kib("RssFile")?);
+        let [rss, anon, file] = launch.status_kib(["VmHWM", "RssAnon", "RssFile"])?;
         launch.stop();
         println!(
             "{:<28} {:>8.3}ms {:>8.3}ms {:>14.0} {:>10.0} {:>10.0}",
