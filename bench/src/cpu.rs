@@ -29,6 +29,15 @@ impl Cpu {
         }
     }
 
+    /// The sum of two windows' use.
+    pub fn plus(self, other: Cpu) -> Cpu {
+        Cpu {
+            own: self.own + other.own,
+            postgres: self.postgres + other.postgres,
+            emulator: self.emulator + other.emulator,
+        }
+    }
+
     /// The same, in milliseconds per one of `requests`.
     pub fn per_request_ms(self, requests: f64) -> Cpu {
         let per = |s: f64| s * 1000.0 / requests.max(1.0);

@@ -28,6 +28,7 @@ pub struct Envelope {
     pub type_: String,
     /// `lectern.<service>`
     pub source: String,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub occurred_at: DateTime<Utc>,
     pub actor_id: Option<Uuid>,
     pub data: Value,

@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod service;
 pub mod sqs;
 pub mod telemetry;
+pub mod timestamp;
 pub mod tokens;
 pub mod validate;
 

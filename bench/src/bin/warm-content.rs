@@ -41,7 +41,7 @@ use lectern_bench::{
     Samples,
     content::{COMMON_WORD, FIXED_WORD, RARE_WORD},
     function_env,
-    load::{drive, mean, report},
+    load::{compare, report_comparison},
     proxy::RoundTrips,
     record, split_host,
 };
@@ -334,7 +334,8 @@ async fn throughput(
     sql: &Statements,
     ids: &[Uuid],
 ) -> anyhow::Result<()> {
-    let (warmup, window) = (Duration::from_millis(500), Duration::from_millis(2500));
+    // Five rounds of 0.2 s warm-up + 0.5 s for each side (see `compare`).
+    let (warmup, window) = (Duration::from_millis(200), Duration::from_millis(2500));
     println!(
         "\nwarm throughput: content router (tower oneshot, anonymous) vs the handler's SQL, same pool, same run"
     );
@@ -353,10 +354,16 @@ async fn throughput(
                 Ok(id)
             }
         };
-        let (b1, _) = drive(ids[..c].to_vec(), warmup, window, raw.clone()).await?;
-        let (m, _) = drive(ids[..c].to_vec(), warmup, window, routed).await?;
-        let (b2, _) = drive(ids[..c].to_vec(), warmup, window, raw).await?;
-        report("content.get", "raw SQL", c, m, mean(b1, b2));
+        let get_vs_raw = compare(
+            ids[..c].to_vec(),
+            raw,
+            ids[..c].to_vec(),
+            routed,
+            warmup,
+            window,
+        )
+        .await?;
+        report_comparison("content.get", "raw SQL", c, &get_vs_raw);
 
         // list: the first page of published articles.
         let (p, s) = (pool.clone(), sql.list.clone());
@@ -369,10 +376,8 @@ async fn throughput(
             let r = r.clone();
             async move { get(&r, LIST_URI).await.map(drop) }
         };
-        let (b1, _) = drive(vec![(); c], warmup, window, raw.clone()).await?;
-        let (m, _) = drive(vec![(); c], warmup, window, routed).await?;
-        let (b2, _) = drive(vec![(); c], warmup, window, raw).await?;
-        report("content.list", "raw SQL", c, m, mean(b1, b2));
+        let list_vs_raw = compare(vec![(); c], raw, vec![(); c], routed, warmup, window).await?;
+        report_comparison("content.list", "raw SQL", c, &list_vs_raw);
 
         // search: the first page for the common word.
         let (p, s) = (pool.clone(), sql.search.clone());
@@ -386,10 +391,8 @@ async fn throughput(
             let (r, uri) = (r.clone(), uri.clone());
             async move { get(&r, &uri).await.map(drop) }
         };
-        let (b1, _) = drive(vec![(); c], warmup, window, raw.clone()).await?;
-        let (m, _) = drive(vec![(); c], warmup, window, routed).await?;
-        let (b2, _) = drive(vec![(); c], warmup, window, raw).await?;
-        report("content.search", "raw SQL", c, m, mean(b1, b2));
+        let search_vs_raw = compare(vec![(); c], raw, vec![(); c], routed, warmup, window).await?;
+        report_comparison("content.search", "raw SQL", c, &search_vs_raw);
     }
     Ok(())
 }

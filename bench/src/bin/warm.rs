@@ -34,7 +34,7 @@ use http_body_util::BodyExt;
 use lectern_auth::passwords::{M_COST, P_COST, T_COST};
 use lectern_bench::{
     ACCOUNT_PASSWORD, Samples, account_email, function_env,
-    load::{drive, mean, report},
+    load::{compare, drive, mean, report, report_comparison},
     proxy::RoundTrips,
     record, split_host, sql,
 };
@@ -503,10 +503,14 @@ async fn throughput(bench: &Bench) -> anyhow::Result<()> {
         .await?
         .get::<_, String>(0)
     };
-    let (warmup, window, slow_window) = (
+    // Login against argon2id: B M B windows of 0.5 s warm-up + 4 s (a login takes up to
+    // seconds at c=50). The SQL paths: five rounds of 0.2 s warm-up + 0.5 s each side
+    // (`compare`).
+    let (warmup, window, slow_window, round_warmup) = (
         Duration::from_millis(500),
         Duration::from_millis(2500),
         Duration::from_secs(4),
+        Duration::from_millis(200),
     );
 
     // What every authenticated request pays before any SQL: a token check (an Ed25519
@@ -582,10 +586,8 @@ async fn throughput(bench: &Bench) -> anyhow::Result<()> {
                 Ok(token)
             }
         };
-        let (b1, ids) = drive(ids, warmup, window, raw.clone()).await?;
-        let (m, _) = drive(tokens, warmup, window, routed).await?;
-        let (b2, _) = drive(ids, warmup, window, raw).await?;
-        report("auth.me", "raw SQL", c, m, mean(b1, b2));
+        let me = compare(ids, raw, tokens, routed, round_warmup, window).await?;
+        report_comparison("auth.me", "raw SQL", c, &me);
 
         // auth: refresh vs the raw refresh transaction.
         let pool = bench.auth.pool.clone();
@@ -598,14 +600,18 @@ async fn throughput(bench: &Bench) -> anyhow::Result<()> {
             let router = router.clone();
             async move { refresh_once(&router, token).await }
         };
-        let mut raw_states: Vec<String> = raw_chains.drain(..c).collect();
-        let (b1, s) = drive(raw_states, warmup, window, raw.clone()).await?;
-        raw_states = s;
-        let (m, s) = drive(router_chains.drain(..c).collect(), warmup, window, routed).await?;
-        router_chains.splice(0..0, s);
-        let (b2, s) = drive(raw_states, warmup, window, raw).await?;
-        raw_chains.splice(0..0, s);
-        report("auth.refresh", "raw SQL", c, m, mean(b1, b2));
+        let refresh = compare(
+            raw_chains.drain(..c).collect(),
+            raw,
+            router_chains.drain(..c).collect(),
+            routed,
+            round_warmup,
+            window,
+        )
+        .await?;
+        report_comparison("auth.refresh", "raw SQL", c, &refresh);
+        raw_chains.splice(0..0, refresh.base_states);
+        router_chains.splice(0..0, refresh.measured_states);
 
         // auth: login vs a bare argon2id verify loop with the same parameters.
         let hash = stored_hash.clone();
@@ -654,10 +660,8 @@ async fn throughput(bench: &Bench) -> anyhow::Result<()> {
             .iter()
             .map(|s| (s.access.clone(), s.user_id))
             .collect();
-        let (b1, users) = drive(users, warmup, window, raw.clone()).await?;
-        let (m, _) = drive(callers, warmup, window, routed).await?;
-        let (b2, _) = drive(users, warmup, window, raw).await?;
-        report("users.permissions", "raw SQL", c, m, mean(b1, b2));
+        let permissions = compare(users, raw, callers, routed, round_warmup, window).await?;
+        report_comparison("users.permissions", "raw SQL", c, &permissions);
     }
     Ok(())
 }

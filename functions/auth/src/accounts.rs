@@ -282,7 +282,9 @@ pub struct Me {
     /// ACTIVE, INACTIVE or SUSPENDED (only ACTIVE accounts can sign in).
     pub status: String,
     pub email_verified: bool,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize_option")]
     pub last_login: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// The session of the token making the request.
     pub session_id: Uuid,

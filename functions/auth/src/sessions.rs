@@ -499,8 +499,11 @@ pub struct Session {
     /// `user_agent` and `device_type` (desktop, mobile, tablet, client, unknown).
     pub device_info: serde_json::Value,
     pub ip_address: Option<String>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub last_used_at: DateTime<Utc>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub expires_at: DateTime<Utc>,
     /// Whether this is the session of the token making the request.
     pub current: bool,

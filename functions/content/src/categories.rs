@@ -94,7 +94,9 @@ pub struct Category {
     pub meta_title: Option<String>,
     pub meta_description: Option<String>,
     pub created_by: Option<Uuid>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     /// Whether group access rules limit who sees the category.
     pub restricted: bool,
@@ -1129,6 +1131,7 @@ pub struct AccessRule {
     pub can_view: bool,
     /// Members write articles in the category.
     pub can_edit: bool,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 

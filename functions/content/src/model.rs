@@ -28,7 +28,9 @@ pub struct Article {
     pub visibility: String,
     pub category_id: Option<Uuid>,
     pub author_id: Uuid,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize_option")]
     pub published_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize_option")]
     pub scheduled_publish_at: Option<DateTime<Utc>>,
     pub view_count: i64,
     pub reading_time_minutes: i32,
@@ -36,7 +38,9 @@ pub struct Article {
     pub allow_comments: bool,
     /// Increments with every save; sent as the ETag, expected back in `If-Match`.
     pub version: i32,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -80,7 +84,9 @@ pub struct Block {
     pub content: String,
     pub metadata: serde_json::Value,
     pub sort_order: i32,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -144,6 +150,7 @@ pub struct StoredSeo {
     pub no_index: bool,
     #[serde(default)]
     pub no_follow: bool,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize_option")]
     pub updated_at: Option<DateTime<Utc>>,
 }
 
@@ -164,6 +171,7 @@ pub struct Seo {
     pub no_follow: bool,
     /// The fields above that were not set and come from the article.
     pub derived: Vec<&'static str>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize_option")]
     pub updated_at: Option<DateTime<Utc>>,
 }
 

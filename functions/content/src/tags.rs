@@ -40,6 +40,7 @@ pub struct Tag {
     pub id: Uuid,
     pub name: String,
     pub slug: String,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// Published articles carrying the tag.
     pub usage_count: i64,

@@ -107,6 +107,7 @@ pub struct Version {
     pub title: String,
     pub changed_by: Option<Uuid>,
     pub change_summary: Option<String>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -167,7 +167,9 @@ pub struct SystemSetting {
     pub description: Option<String>,
     /// The user who last changed it; `null` for a seeded value nobody has changed.
     pub updated_by: Option<Uuid>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     /// Sent as the `ETag`; send it back in `If-Match` to update only what you read.
     pub version: i32,
@@ -537,6 +539,7 @@ pub struct SettingChange {
     pub old_value: Option<Value>,
     pub new_value: Value,
     pub changed_by: Option<Uuid>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub changed_at: DateTime<Utc>,
 }
 

@@ -46,7 +46,9 @@ pub struct UserSettings {
     /// The client's own preferences: a JSON object of at most 16 KiB.
     pub settings_json: Value,
     /// `null` until the user first saves.
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize_option")]
     pub created_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize_option")]
     pub updated_at: Option<DateTime<Utc>>,
 }
 

@@ -12,6 +12,7 @@ use lectern_shared::{
     events::Envelope,
 };
 use serde::Serialize;
+use tokio_postgres::types::Json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -96,13 +97,11 @@ LEFT JOIN grants x ON true
 ORDER BY x.module NULLS FIRST, x.role_name, x.path NULLS FIRST";
 
 fn flags_of(row: &tokio_postgres::Row, first: usize) -> Flags {
-    let actions: Vec<Action> = Action::ALL
+    Action::ALL
         .iter()
         .enumerate()
         .filter(|(i, _)| row.get::<_, Option<bool>>(first + i).unwrap_or(false))
-        .map(|(_, a)| *a)
-        .collect();
-    Flags::of(&actions)
+        .fold(Flags::NONE, |flags, (_, a)| flags.union(Flags::of(&[*a])))
 }
 
 /// What `user_id` may do and why.
@@ -110,25 +109,25 @@ pub async fn effective(db: &impl GenericClient, user_id: Uuid) -> Result<Effecti
     let rows = db
         .query(&db.prepare_cached(EFFECTIVE_SQL).await?, &[&user_id])
         .await?;
+    // Decoded straight from jsonb into the map (no `serde_json::Value` in between).
     let group_names: BTreeMap<Uuid, String> = rows
         .first()
-        .and_then(|r| r.get::<_, Option<serde_json::Value>>(0))
-        .and_then(|v| serde_json::from_value(v).ok())
+        .and_then(|r| r.try_get::<_, Option<Json<BTreeMap<Uuid, String>>>>(0).ok())
+        .flatten()
+        .map(|Json(names)| names)
         .unwrap_or_default();
     let mut grants = Grants::default();
-    let mut roles = BTreeSet::new();
+    // By id, which is how `Named` orders: a role's name is copied once, not once per row.
+    let mut roles: BTreeMap<Uuid, String> = BTreeMap::new();
     let mut by_module: BTreeMap<Module, Vec<Source>> = BTreeMap::new();
     for row in &rows {
         let Some(role_id) = row.get::<_, Option<Uuid>>(1) else {
             continue;
         };
-        let role = Named {
-            id: role_id,
-            name: row.get(2),
-        };
-        roles.insert(role.clone());
+        let name: &str = row.get(2);
+        roles.entry(role_id).or_insert_with(|| name.to_string());
         let Some(module) = row
-            .get::<_, Option<String>>(4)
+            .get::<_, Option<&str>>(4)
             .and_then(|m| m.parse::<Module>().ok())
         else {
             continue;
@@ -147,7 +146,10 @@ pub async fn effective(db: &impl GenericClient, user_id: Uuid) -> Result<Effecti
                 .collect()
         });
         by_module.entry(module).or_default().push(Source {
-            role,
+            role: Named {
+                id: role_id,
+                name: name.to_string(),
+            },
             flags: flags.letters(),
             via,
         });
@@ -168,7 +170,7 @@ pub async fn effective(db: &impl GenericClient, user_id: Uuid) -> Result<Effecti
             }
         })
         .collect();
-    let mut role_names: Vec<String> = roles.iter().map(|r| r.name.clone()).collect();
+    let mut role_names: Vec<String> = roles.values().cloned().collect();
     role_names.sort();
     role_names.dedup();
     let groups: Vec<Named> = group_names
@@ -183,7 +185,10 @@ pub async fn effective(db: &impl GenericClient, user_id: Uuid) -> Result<Effecti
             roles: role_names,
             groups: groups.iter().map(|g| g.id).collect(),
         },
-        roles: roles.into_iter().collect(),
+        roles: roles
+            .into_iter()
+            .map(|(id, name)| Named { id, name })
+            .collect(),
         groups,
         modules,
     })

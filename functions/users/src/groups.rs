@@ -40,7 +40,9 @@ pub struct Group {
     /// `null` for a top-level group.
     pub parent_id: Option<Uuid>,
     pub created_by: Option<Uuid>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     /// Direct members.
     pub member_count: i64,
@@ -695,6 +697,7 @@ pub struct GroupMember {
     pub last_name: String,
     pub email: Option<String>,
     pub status: String,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub joined_at: DateTime<Utc>,
     /// The group the user is a member of: this one, or with `include=descendants` the
     /// nearest subgroup.
@@ -922,6 +925,7 @@ pub struct GroupRole {
     pub id: Uuid,
     pub name: String,
     pub is_system: bool,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub assigned_at: DateTime<Utc>,
 }
 

@@ -42,6 +42,7 @@ pub struct Preferences {
     /// above for that type.
     pub types: BTreeMap<String, Channels>,
     /// `null` while the defaults apply.
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize_option")]
     pub updated_at: Option<DateTime<Utc>>,
 }
 

@@ -41,8 +41,11 @@ pub struct Profile {
     /// `ACTIVE`, `INACTIVE` or `SUSPENDED`.
     pub status: String,
     /// Set when an administrator created the account.
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize_option")]
     pub invited_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -866,6 +869,7 @@ pub struct RoleAssignment {
     pub name: String,
     pub is_system: bool,
     pub assigned_by: Option<Uuid>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub assigned_at: DateTime<Utc>,
 }
 

@@ -40,7 +40,9 @@ pub struct Role {
     pub description: Option<String>,
     /// Admin, Editor, Moderator and Viewer: they keep their names and cannot be deleted.
     pub is_system: bool,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     /// How many users hold the role directly.
     pub member_count: i64,
@@ -657,6 +659,7 @@ pub struct RoleMember {
     pub status: String,
     /// When the role was assigned directly; for a role held only through a group, when the
     /// user joined that group.
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
     pub assigned_at: DateTime<Utc>,
     /// `null` when the role is held directly; otherwise the group (the user is a member of)
     /// it comes through.
