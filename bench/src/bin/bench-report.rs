@@ -134,6 +134,24 @@ impl Table<'_> {
         });
     }
 
+    /// How far the rounds of a warm comparison spread (`load::compare`): their median as the
+    /// ratio, the smallest and largest beside it.
+    fn rounds(&mut self, path: &str) {
+        let [min, median, max] =
+            ["min", "median", "max"].map(|k| self.get(&format!("round_ratio_{k}/{path}/c10")));
+        let Some(((min, median), max)) = min.zip(median).zip(max) else {
+            return;
+        };
+        self.rows.push(Row {
+            figure: format!("warm {path} ÷ raw per round (B M B … B), c=10: median"),
+            measured: format!("{min:.3}–{max:.3}"),
+            baseline: "—".into(),
+            ratio: Some(median),
+            target: "—".into(),
+            met: "info".into(),
+        });
+    }
+
     fn missing(&mut self, figure: &str, why: &str) {
         self.rows.push(Row {
             figure: figure.into(),
@@ -287,6 +305,7 @@ fn main() -> anyhow::Result<()> {
             &rps,
             Goal::AtLeast(0.9),
         );
+        t.rounds(path);
         t.bound(path, path == "auth.refresh");
     }
     for path in [
