@@ -5,6 +5,10 @@
 //! change, and publishes it after commit. A crash, a throttle or an outage between the two
 //! loses nothing: the scheduler's sweep publishes whatever is still unpublished. Consumers
 //! therefore see an event at least once and must be idempotent (see [`crate::sqs`]).
+//!
+//! Analytics events that reads record (`article.viewed`, `search.performed`) are only written
+//! to the outbox: the sweep sends them, ten to a call, within a minute, so a read never waits
+//! on or pays for an EventBridge call of its own.
 
 use std::time::Duration;
 
@@ -73,6 +77,8 @@ pub struct EventPublisher {
 }
 
 const PUT_EVENTS_BATCH: usize = 10;
+/// `PutEvents` calls one publish keeps in flight (a sweep sends up to 50 of them).
+const PUT_EVENTS_IN_FLIGHT: usize = 4;
 const PUBLISH_ATTEMPTS: u32 = 3;
 
 impl EventPublisher {
@@ -98,61 +104,76 @@ impl EventPublisher {
         &self.bus_name
     }
 
-    /// Publishes `events`; answers the ids that EventBridge accepted.
+    /// Publishes `events`, ten to a call and up to four calls at once; answers the ids that
+    /// EventBridge accepted.
     pub async fn publish(&self, events: &[Envelope]) -> Vec<Uuid> {
-        let mut accepted = Vec::with_capacity(events.len());
         if events.is_empty() {
-            return accepted;
+            return Vec::new();
         }
         let client = self.client.get().await;
-        for chunk in events.chunks(PUT_EVENTS_BATCH) {
-            let mut pending: Vec<&Envelope> = chunk.iter().collect();
-            for attempt in 1..=PUBLISH_ATTEMPTS {
-                let entries: Vec<PutEventsRequestEntry> = pending
-                    .iter()
-                    .map(|event| {
-                        PutEventsRequestEntry::builder()
-                            .event_bus_name(&self.bus_name)
-                            .source(&event.source)
-                            .detail_type(&event.type_)
-                            .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(
-                                event.occurred_at.timestamp_millis(),
-                            ))
-                            .detail(serde_json::to_string(event).expect("envelope serialises"))
-                            .build()
-                    })
-                    .collect();
-                match client.put_events().set_entries(Some(entries)).send().await {
-                    Ok(output) => {
-                        let results = output.entries();
-                        let mut failed = Vec::new();
-                        for (i, event) in pending.iter().enumerate() {
-                            match results.get(i) {
-                                Some(r) if r.event_id().is_some() && r.error_code().is_none() => {
-                                    accepted.push(event.id)
-                                }
-                                other => {
-                                    tracing::warn!(
-                                        event_id = %event.id,
-                                        error = ?other.and_then(|r| r.error_code()),
-                                        attempt,
-                                        "EventBridge refused an event"
-                                    );
-                                    failed.push(*event);
-                                }
+        let chunks: Vec<&[Envelope]> = events.chunks(PUT_EVENTS_BATCH).collect();
+        let mut accepted = Vec::with_capacity(events.len());
+        for group in chunks.chunks(PUT_EVENTS_IN_FLIGHT) {
+            let mut calls = Vec::with_capacity(group.len());
+            for chunk in group {
+                calls.push(self.publish_chunk(client, chunk));
+            }
+            for ids in futures::future::join_all(calls).await {
+                accepted.extend(ids);
+            }
+        }
+        accepted
+    }
+
+    /// One `PutEvents` call for `chunk`, retrying what EventBridge refuses.
+    async fn publish_chunk(&self, client: &EventBridgeClient, chunk: &[Envelope]) -> Vec<Uuid> {
+        let mut accepted = Vec::with_capacity(chunk.len());
+        let mut pending: Vec<&Envelope> = chunk.iter().collect();
+        for attempt in 1..=PUBLISH_ATTEMPTS {
+            let entries: Vec<PutEventsRequestEntry> = pending
+                .iter()
+                .map(|event| {
+                    PutEventsRequestEntry::builder()
+                        .event_bus_name(&self.bus_name)
+                        .source(&event.source)
+                        .detail_type(&event.type_)
+                        .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(
+                            event.occurred_at.timestamp_millis(),
+                        ))
+                        .detail(serde_json::to_string(event).expect("envelope serialises"))
+                        .build()
+                })
+                .collect();
+            match client.put_events().set_entries(Some(entries)).send().await {
+                Ok(output) => {
+                    let results = output.entries();
+                    let mut failed = Vec::new();
+                    for (i, event) in pending.iter().enumerate() {
+                        match results.get(i) {
+                            Some(r) if r.event_id().is_some() && r.error_code().is_none() => {
+                                accepted.push(event.id)
+                            }
+                            other => {
+                                tracing::warn!(
+                                    event_id = %event.id,
+                                    error = ?other.and_then(|r| r.error_code()),
+                                    attempt,
+                                    "EventBridge refused an event"
+                                );
+                                failed.push(*event);
                             }
                         }
-                        pending = failed;
                     }
-                    Err(err) => {
-                        tracing::warn!(error = ?err, attempt, "PutEvents failed");
-                    }
+                    pending = failed;
                 }
-                if pending.is_empty() {
-                    break;
+                Err(err) => {
+                    tracing::warn!(error = ?err, attempt, "PutEvents failed");
                 }
-                tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(attempt))).await;
             }
+            if pending.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(attempt))).await;
         }
         accepted
     }
@@ -294,12 +315,13 @@ impl Outbox {
 
     /// Publishes events older than `grace` that are still unpublished, at most `limit` of
     /// them. Rows are locked with SKIP LOCKED, so overlapping sweeps never send one twice.
+    /// Answers how many it found and how many EventBridge accepted.
     pub async fn sweep(
         &self,
         client: &mut deadpool_postgres::Client,
         grace: Duration,
         limit: i64,
-    ) -> anyhow::Result<usize> {
+    ) -> anyhow::Result<(usize, usize)> {
         let tx = client.transaction().await?;
         let sql = format!(
             "SELECT id, type, source, actor_id, occurred_at, data FROM {}.outbox
@@ -320,7 +342,7 @@ impl Outbox {
             })
             .collect();
         if events.is_empty() {
-            return Ok(0);
+            return Ok((0, 0));
         }
         let accepted = self.publisher.publish(&events).await;
         self.mark_published(&tx, &accepted).await?;
@@ -331,7 +353,7 @@ impl Outbox {
         let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
         tx.execute(&attempts, &[&ids]).await?;
         tx.commit().await?;
-        Ok(accepted.len())
+        Ok((events.len(), accepted.len()))
     }
 }
 

@@ -217,18 +217,20 @@ async fn a_poison_message_stays_on_the_queue_and_is_redriven_to_the_dead_letter_
     assert_eq!(queue_depth(&app, "UsersDeadLetterQueue").await.0, 1);
 }
 
+/// Records `events` in the auth outbox without publishing them.
+async fn left_unpublished(app: &TestApp, events: &[Envelope]) {
+    let db = app.db().await;
+    for event in events {
+        app.stack.auth.outbox.record(&db, event).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn the_scheduler_sweep_publishes_events_a_request_left_unpublished() {
     let app = TestApp::spawn().await;
     let user_id = Uuid::now_v7();
-    let event = user_created(user_id);
     // As if the process died between commit and publish.
-    app.stack
-        .auth
-        .outbox
-        .record(&app.db().await, &event)
-        .await
-        .unwrap();
+    left_unpublished(&app, &[user_created(user_id)]).await;
 
     let first = app
         .stack
@@ -249,17 +251,28 @@ async fn the_scheduler_sweep_publishes_events_a_request_left_unpublished() {
 }
 
 #[tokio::test]
+async fn one_tick_sweeps_batch_after_batch_until_the_outbox_is_empty() {
+    let app = TestApp::spawn().await;
+    let events: Vec<Envelope> = (0..23).map(|_| user_created(Uuid::now_v7())).collect();
+    left_unpublished(&app, &events).await;
+    let scheduler = app.stack.scheduler.clone().with_sweep_batch(5);
+
+    let first = scheduler.sweep_outboxes(Duration::ZERO).await.unwrap();
+    let second = scheduler.sweep_outboxes(Duration::ZERO).await.unwrap();
+
+    assert_eq!(
+        (first, second),
+        (23, 0),
+        "five batches in one tick, then nothing left"
+    );
+    assert_eq!(app.drain_queue(USERS_QUEUE).await, 23);
+}
+
+#[tokio::test]
 async fn overlapping_sweeps_publish_each_event_once() {
     let app = TestApp::spawn().await;
     let events: Vec<Envelope> = (0..25).map(|_| user_created(Uuid::now_v7())).collect();
-    for event in &events {
-        app.stack
-            .auth
-            .outbox
-            .record(&app.db().await, event)
-            .await
-            .unwrap();
-    }
+    left_unpublished(&app, &events).await;
 
     let (a, b) = tokio::join!(
         app.stack.scheduler.sweep_outboxes(Duration::ZERO),

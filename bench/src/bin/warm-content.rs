@@ -21,10 +21,11 @@
 //!   default order (`-published_at`), one prepared statement.
 //! - `content.search`: `GET /api/v1/articles?q=<word>&limit=20`, ranked; the handler plans it
 //!   for its words (unnamed statement per request), and so does the raw loop. The handler also
-//!   records `search.performed` in the outbox and publishes it after answering; the raw loop
-//!   runs only the search (the round-trip figures show the difference).
+//!   records `search.performed` in the outbox (one more round trip; the scheduler's sweep
+//!   publishes it later); the raw loop runs only the search.
 //!
-//! Each comparison runs baseline, measured, baseline and averages the two baselines. Figures
+//! Each comparison alternates five rounds of baseline and router windows (see
+//! `lectern_bench::load::compare`) and divides the pooled figures. Figures
 //! go to `$BENCH_RESULTS` with the keys `warm` uses (`warm_rps/content.get/c10`, ...,
 //! `scale_p50_ms/content.list/<articles>`).
 
@@ -311,7 +312,7 @@ async fn round_trips(
         for _ in 0..3 {
             run().await?;
         }
-        // What earlier requests left running (events being published and marked) ends first.
+        // Whatever earlier requests left running ends first.
         tokio::time::sleep(Duration::from_secs(1)).await;
         proxy.reset();
         aws_proxy.reset();

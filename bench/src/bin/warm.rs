@@ -10,9 +10,10 @@
 //! Every router request is a real `http::Request` sent with tower's `oneshot` to the router
 //! the Lambda binary serves, built from the same environment file. Its baseline runs in the
 //! same process with the same pool: the handler's SQL as a raw tokio-postgres loop (auth me
-//! and refresh, users effective permissions), or a bare argon2id verify loop (login). Each
-//! comparison runs baseline, measured, baseline and averages the two baselines, so a change in
-//! the machine's load during the run shows up on both sides.
+//! and refresh, users effective permissions), or a bare argon2id verify loop (login). The SQL
+//! comparisons alternate five rounds of baseline and router windows (`load::compare`), so a
+//! change in the machine's load during the run shows up on both sides; login runs argon2id,
+//! login and argon2id again, 4 s each.
 //!
 //! The content read paths (get article, list published page, search) are measured by
 //! `warm-content`, in the same format.

@@ -569,17 +569,18 @@ static SLUG_SQL: LazyLock<String> = LazyLock::new(|| {
                                        'author_id', a.author_id, 'category_id', a.category_id,
                                        'user_id', $2::uuid, 'view_count', a.view_count)
              FROM counted a
-             RETURNING data
          )
-         SELECT {columns}, (SELECT data FROM viewed) FROM counted a",
+         SELECT {columns} FROM counted a",
         readable = Scope::numbered(2).readable_published("a"),
         columns = detail_columns(),
     )
 });
 
 /// The public read: a published article by its slug, for whoever its visibility allows (the
-/// same rule as by id, but only once published). Counts the view and emits `article.viewed`
-/// for the analytics service, in the same single statement.
+/// same rule as by id, but only once published). Counts the view and records `article.viewed`
+/// for the analytics service, in the same single statement. Like every analytics event it waits
+/// in the outbox for the scheduler's sweep, which sends it with others, ten to a `PutEvents`
+/// call, within a minute: a read does not call EventBridge.
 #[utoipa::path(
     get, path = "/api/v1/articles/slug/{slug}", tag = "articles",
     params(("slug" = String, Path, description = "The article's slug")),
@@ -599,7 +600,8 @@ pub async fn get_article_by_slug(
     }
     let me = reader.id();
     let [p2, p3, p4, p5] = reader.params(&me);
-    let mut event = Envelope::new(EVENT_SOURCE, "article.viewed", me, Value::Null);
+    // Recorded in the outbox by the statement itself; the scheduler's sweep publishes it.
+    let event = Envelope::new(EVENT_SOURCE, "article.viewed", me, Value::Null);
     let db = state.pool.get().await?;
     let row = db
         .query_opt(
@@ -617,19 +619,7 @@ pub async fn get_article_by_slug(
         )
         .await?
         .ok_or(ApiError::NotFound)?;
-    let found = view(&row)?;
-    if let Some(data) = row.get::<_, Option<Value>>(crate::model::ARTICLE_WIDTH + 4) {
-        event.data = data;
-        publish_later(&state, event);
-    }
-    Ok(view_with_etag(found))
-}
-
-/// Publishes an event already recorded in the outbox without holding up the answer; what a
-/// frozen or recycled Lambda does not send, the scheduler's outbox sweep sends.
-pub fn publish_later(state: &AppState, event: Envelope) {
-    let outbox = state.outbox.clone();
-    tokio::spawn(async move { outbox.publish_committed(&[event]).await });
+    Ok(view_with_etag(view(&row)?))
 }
 
 /// The orders a list can take.
@@ -881,7 +871,7 @@ static SNIPPET: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Articles the caller can see, filtered, ordered, keyset-paginated; with `q`, a ranked
-/// full-text search (title and tags weigh most, then the excerpt, then the blocks) that emits
+/// full-text search (title and tags weigh most, then the excerpt, then the blocks) that records
 /// `search.performed`. In relevance order a search ranks the newest 200 matches the caller may
 /// see (all of them when fewer match); `sort=-published_at` reaches every match.
 #[utoipa::path(
@@ -1134,8 +1124,9 @@ pub fn list_sql(reader: &Reader, filter: ArticleFilter, page: PageQuery) -> ApiR
     Ok(list_statement(reader, &me, &f, page.after.as_ref(), &limit)?.0)
 }
 
-/// `search.performed` for the first page of a search: the words, how many results the page
-/// holds and whether more follow, and the filters.
+/// Records `search.performed` for the first page of a search: the words, how many results the
+/// page holds and whether more follow, and the filters. An analytics event: the scheduler's
+/// sweep publishes it (see [`get_article_by_slug`]).
 async fn record_search(
     state: &AppState,
     db: &impl GenericClient,
@@ -1162,7 +1153,6 @@ async fn record_search(
         }),
     );
     state.outbox.record(db, &event).await?;
-    publish_later(state, event);
     Ok(())
 }
 

@@ -13,12 +13,17 @@ use lectern_shared::{
 
 /// Unpublished events younger than this are left to the request that wrote them.
 pub const SWEEP_GRACE: Duration = Duration::from_secs(5);
+/// Events locked, sent and marked together (ten to a `PutEvents` call).
 const SWEEP_BATCH: i64 = 500;
+/// A tick stops starting new batches after this long, well inside the function's 55 s
+/// timeout; what is left goes with the next tick.
+const SWEEP_BUDGET: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Scheduler {
     pool: Pool,
     publisher: EventPublisher,
+    sweep_batch: i64,
 }
 
 /// What one tick did.
@@ -39,7 +44,18 @@ impl Scheduler {
     }
 
     pub fn new(pool: Pool, publisher: EventPublisher) -> Self {
-        Self { pool, publisher }
+        Self {
+            pool,
+            publisher,
+            sweep_batch: SWEEP_BATCH,
+        }
+    }
+
+    /// The same scheduler, sweeping `events` at a time (tests use a small batch to cover a
+    /// sweep of several batches).
+    pub fn with_sweep_batch(mut self, events: i64) -> Self {
+        self.sweep_batch = events.max(1);
+        self
     }
 
     /// Runs every job once. A failing job does not keep the others from running; the tick
@@ -64,9 +80,13 @@ impl Scheduler {
         lectern_content::publishing::publish_due(&self.pool, &outbox).await
     }
 
-    /// Publishes what every schema's outbox still holds. Schemas are found by their `outbox`
-    /// table, so a new service is swept without a change here.
+    /// Publishes what every schema's outbox still holds, a batch at a time, until it is empty
+    /// or the tick's budget is spent. Analytics events (`article.viewed`, `search.performed`)
+    /// are never sent by the request that records them, so at a busy minute this is most of
+    /// what the outboxes hold. Schemas are found by their `outbox` table, so a new service is
+    /// swept without a change here.
     pub async fn sweep_outboxes(&self, grace: Duration) -> anyhow::Result<usize> {
+        let started = std::time::Instant::now();
         let mut client = self
             .pool
             .get()
@@ -85,11 +105,27 @@ impl Scheduler {
         let mut published = 0;
         for schema in schemas {
             let outbox = Outbox::new(schema.as_str(), self.publisher.clone(), self.pool.clone());
-            let n = outbox.sweep(&mut client, grace, SWEEP_BATCH).await?;
-            if n > 0 {
-                tracing::info!(schema = schema.as_str(), published = n, "swept the outbox");
+            let mut swept = 0;
+            loop {
+                let (found, sent) = outbox.sweep(&mut client, grace, self.sweep_batch).await?;
+                swept += sent;
+                // A short batch emptied the outbox; a batch EventBridge refused in part waits
+                // for the next tick rather than being retried at once.
+                if found < self.sweep_batch as usize
+                    || sent < found
+                    || started.elapsed() >= SWEEP_BUDGET
+                {
+                    break;
+                }
             }
-            published += n;
+            if swept > 0 {
+                tracing::info!(
+                    schema = schema.as_str(),
+                    published = swept,
+                    "swept the outbox"
+                );
+            }
+            published += swept;
         }
         Ok(published)
     }
