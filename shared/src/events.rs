@@ -6,9 +6,10 @@
 //! loses nothing: the scheduler's sweep publishes whatever is still unpublished. Consumers
 //! therefore see an event at least once and must be idempotent (see [`crate::sqs`]).
 //!
-//! Analytics events that reads record (`article.viewed`, `search.performed`) are only written
-//! to the outbox: the sweep sends them, ten to a call, within a minute, so a read never waits
-//! on or pays for an EventBridge call of its own.
+//! Audit and analytics events that no service acts on at once (`auth.login_succeeded`,
+//! `auth.login_failed`, `article.viewed`, `search.performed`) are only written to the outbox:
+//! the sweep sends them, ten to a call, within a minute, so the request that records one never
+//! waits on or pays for an EventBridge call of its own.
 
 use std::time::Duration;
 
@@ -252,12 +253,23 @@ impl Outbox {
         tx: deadpool_postgres::Transaction<'_>,
         events: &[Envelope],
     ) -> Result<(), tokio_postgres::Error> {
+        self.commit_for_sweep(tx, events).await?;
+        self.publish_committed(events).await;
+        Ok(())
+    }
+
+    /// Records `events` in `tx` and commits, leaving them to the scheduler's sweep, which
+    /// sends them within a minute, ten to a call. For audit and analytics events that no
+    /// service acts on at once: the request does not wait on EventBridge.
+    pub async fn commit_for_sweep(
+        &self,
+        tx: deadpool_postgres::Transaction<'_>,
+        events: &[Envelope],
+    ) -> Result<(), tokio_postgres::Error> {
         for event in events {
             self.record(&tx, event).await?;
         }
-        tx.commit().await?;
-        self.publish_committed(events).await;
-        Ok(())
+        tx.commit().await
     }
 
     /// After commit: publishes `events` and marks what was accepted. Never fails the caller's

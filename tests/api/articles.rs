@@ -2125,18 +2125,11 @@ async fn slugs_are_unique_and_the_public_read_by_slug_waits_for_publication() {
         .filter(|e| *e == "article.viewed")
         .count();
     assert_eq!(views, 2);
-    let unsent: i64 = app
-        .db()
-        .await
-        .query_one(
-            "SELECT count(*) FROM content.outbox
-             WHERE type = 'article.viewed' AND published_at IS NULL",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(unsent, 2, "views wait for the scheduler's sweep");
+    assert_eq!(
+        app.unpublished("content", "article.viewed").await,
+        2,
+        "views wait for the scheduler's sweep"
+    );
 }
 
 #[tokio::test]

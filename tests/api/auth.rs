@@ -702,6 +702,11 @@ async fn login_answers_bearer_tokens_and_records_the_session_and_the_last_login(
     assert_eq!(succeeded.len(), 1);
     assert_eq!(succeeded[0]["session_id"], json!(session_id));
     assert_eq!(succeeded[0]["ip_address"], "192.0.2.7");
+    assert_eq!(
+        app.unpublished("auth", "auth.login_succeeded").await,
+        1,
+        "an audit event waits for the scheduler's sweep"
+    );
 }
 
 #[tokio::test]
@@ -730,6 +735,7 @@ async fn login_answers_an_unknown_email_exactly_like_a_wrong_password() {
             (unknown.as_str(), "invalid_credentials")
         ]
     );
+    assert_eq!(app.unpublished("auth", "auth.login_failed").await, 2);
 }
 
 #[tokio::test]

@@ -161,18 +161,6 @@ async fn content_events(app: &TestApp, kind: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn unpublished(app: &TestApp, kind: &str) -> i64 {
-    app.db()
-        .await
-        .query_one(
-            "SELECT count(*) FROM content.outbox WHERE type = $1 AND published_at IS NULL",
-            &[&kind],
-        )
-        .await
-        .unwrap()
-        .get(0)
-}
-
 /// The people of the access tests: groups Dept ⊃ Team, and who is in them.
 struct World {
     admin: Session,
@@ -881,7 +869,7 @@ async fn search_ranks_highlights_safely_and_understands_websearch_syntax() {
     assert_eq!(recorded["result_ids"], json!([notes["id"]]));
     // An analytics event: the search leaves it to the scheduler's sweep, which sends it.
     assert_eq!(
-        unpublished(&app, "search.performed").await,
+        app.unpublished("content", "search.performed").await,
         searches.len() as i64
     );
     let swept = app
@@ -891,7 +879,7 @@ async fn search_ranks_highlights_safely_and_understands_websearch_syntax() {
         .await
         .unwrap();
     assert!(swept >= searches.len(), "swept {swept}");
-    assert_eq!(unpublished(&app, "search.performed").await, 0);
+    assert_eq!(app.unpublished("content", "search.performed").await, 0);
 
     // Websearch syntax: "exact phrase" and -excluded.
     let lights = published(

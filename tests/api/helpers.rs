@@ -576,6 +576,21 @@ async fn emulator_state() -> Value {
 
 // Users with roles, and letting events settle.
 impl TestApp {
+    /// How many `event_type` events `schema`'s outbox holds unpublished.
+    pub async fn unpublished(&self, schema: &str, event_type: &str) -> i64 {
+        self.db()
+            .await
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM {schema}.outbox WHERE type = $1 AND published_at IS NULL"
+                ),
+                &[&event_type],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+
     /// Delivers every queued event to its worker, until every queue is empty: what the
     /// devstack's pollers do in the background.
     pub async fn settle(&self) {

@@ -255,8 +255,8 @@ pub async fn login(
             None,
             json!({ "email": email.as_str(), "reason": reason, "ip_address": client.ip, "user_agent": client.user_agent }),
         );
+        // An audit event: the scheduler's sweep publishes it (see `Outbox::commit_for_sweep`).
         state.outbox.record(&db, &event).await?;
-        state.outbox.publish_committed(&[event]).await;
         return Err(invalid_credentials());
     };
     let user_id: Uuid = user.get(0);
@@ -285,7 +285,8 @@ pub async fn login(
         Some(user_id),
         json!({ "user_id": user_id, "session_id": session_id, "ip_address": client.ip, "user_agent": client.user_agent }),
     );
-    state.outbox.commit(tx, &[event]).await?;
+    // An audit event, left to the scheduler's sweep: a login does not wait on EventBridge.
+    state.outbox.commit_for_sweep(tx, &[event]).await?;
     // Most logins follow no failure: there is no counter to clear then.
     let [account_limit, _] = &both;
     if counted.attempts(account_limit) > 0
