@@ -162,7 +162,8 @@ where
 /// The caller, authenticated by a bearer access token.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub claims: Claims,
+    /// Shared with the verifier's cache of checked tokens.
+    pub claims: Arc<Claims>,
 }
 
 impl AuthUser {

@@ -258,7 +258,7 @@ pub struct JwtVerifier {
 /// the rest of a simple read. Keyed by the SHA-256 of the whole token, so a token that differs
 /// in any byte is checked afresh; the claims' time bounds are checked on every use.
 #[derive(Clone, Default)]
-struct Verified(Arc<Mutex<HashMap<[u8; 32], Claims>>>);
+struct Verified(Arc<Mutex<HashMap<[u8; 32], Arc<Claims>>>>);
 
 /// Enough for every token a warm instance sees within a token lifetime; when full, it starts
 /// over (a cache miss only costs a signature check).
@@ -272,11 +272,12 @@ impl std::fmt::Debug for Verified {
 }
 
 impl Verified {
-    fn get(&self, digest: &[u8; 32]) -> Option<Claims> {
+    /// Shared, not copied: a request reads the claims without allocating.
+    fn get(&self, digest: &[u8; 32]) -> Option<Arc<Claims>> {
         self.0.lock().ok()?.get(digest).cloned()
     }
 
-    fn insert(&self, digest: [u8; 32], claims: &Claims) {
+    fn insert(&self, digest: [u8; 32], claims: &Arc<Claims>) {
         if let Ok(mut map) = self.0.lock() {
             if map.len() >= VERIFIED_CAPACITY {
                 map.clear();
@@ -323,21 +324,21 @@ impl JwtVerifier {
         Jwks { keys }
     }
 
-    pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
+    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, JwtError> {
         self.verify_at(token, Utc::now().timestamp())
     }
 
-    pub fn verify_at(&self, token: &str, now: i64) -> Result<Claims, JwtError> {
+    pub fn verify_at(&self, token: &str, now: i64) -> Result<Arc<Claims>, JwtError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(claims) = self.verified.get(&digest) {
             return Self::within_time(claims, now);
         }
-        let claims = self.verify_signature_and_parties(token)?;
+        let claims = Arc::new(self.verify_signature_and_parties(token)?);
         self.verified.insert(digest, &claims);
         Self::within_time(claims, now)
     }
 
-    fn within_time(claims: Claims, now: i64) -> Result<Claims, JwtError> {
+    fn within_time(claims: Arc<Claims>, now: i64) -> Result<Arc<Claims>, JwtError> {
         if claims.exp + LEEWAY_SECS <= now {
             return Err(JwtError::Expired);
         }

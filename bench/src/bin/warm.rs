@@ -533,9 +533,9 @@ async fn throughput(bench: &Bench) -> anyhow::Result<()> {
         .verify(&token)
         .context("the access token verifies")?;
     let claims = lectern_shared::authz::Access {
-        grants: signed.perms,
-        roles: signed.roles,
-        groups: signed.groups,
+        grants: signed.perms.clone(),
+        roles: signed.roles.clone(),
+        groups: signed.groups.clone(),
     };
     let started = Instant::now();
     for _ in 0..2_000 {
