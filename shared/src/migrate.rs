@@ -1,7 +1,9 @@
 //! Per-schema migrations with their own history table (`<schema>.schema_migrations`).
 //!
 //! Every schema first gets the platform tables (`outbox`, `processed_events`) so that each
-//! service can publish and consume events the same way. A schema migrates in one
+//! service can publish and consume events the same way. The platform's migrations count down
+//! from 0 (0, -1, …) and a service's count up from 1, so the two never take the same number in
+//! a schema's history; the platform's are applied first. A schema migrates in one
 //! transaction under an advisory lock: two deploys racing apply each migration once, and a
 //! failing migration leaves nothing half-applied. An applied migration whose text changed is
 //! an error, not a silent skip.
@@ -25,9 +27,14 @@ pub struct SchemaMigrations {
     pub migrations: &'static [Migration],
 }
 
-fn platform_sql(schema: &str) -> String {
-    format!(
-        r#"
+/// The platform's migrations for `schema`: (version, name, SQL), in the order they apply.
+fn platform_migrations(schema: &str) -> [(i64, &'static str, String); 2] {
+    [
+        (
+            0,
+            "platform",
+            format!(
+                r#"
 CREATE TABLE {schema}.outbox (
     id           uuid PRIMARY KEY,
     type         text NOT NULL,
@@ -47,7 +54,21 @@ CREATE TABLE {schema}.processed_events (
     processed_at timestamptz NOT NULL DEFAULT now()
 );
 "#
-    )
+            ),
+        ),
+        (
+            -1,
+            "platform retention",
+            // What the scheduler's prune reads: the oldest published events and the oldest
+            // processed ids, without a scan of either table.
+            format!(
+                r#"
+CREATE INDEX outbox_published_idx ON {schema}.outbox (published_at) WHERE published_at IS NOT NULL;
+CREATE INDEX processed_events_processed_at_idx ON {schema}.processed_events (processed_at);
+"#
+            ),
+        ),
+    ]
 }
 
 /// Applies what is missing of `set`; answers the versions it applied.
@@ -82,8 +103,10 @@ pub async fn run(client: &mut Client, set: &SchemaMigrations) -> anyhow::Result<
     let applied: std::collections::HashMap<i64, String> =
         applied.iter().map(|r| (r.get(0), r.get(1))).collect();
 
-    let platform = platform_sql(schema);
-    let all = std::iter::once((0, "platform", platform.as_str()))
+    let platform = platform_migrations(schema);
+    let all = platform
+        .iter()
+        .map(|(version, name, sql)| (*version, *name, sql.as_str()))
         .chain(set.migrations.iter().map(|m| (m.version, m.name, m.sql)));
     let mut done = Vec::new();
     for (version, name, sql) in all {

@@ -14,6 +14,7 @@ use lectern_devstack::{DevstackConfig, Stack, workspace_root};
 use lectern_shared::aws::AwsSettings;
 use serde_json::Value;
 use tokio::sync::OnceCell;
+use tokio_postgres::types::ToSql;
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -576,19 +577,17 @@ async fn emulator_state() -> Value {
 
 // Users with roles, and letting events settle.
 impl TestApp {
+    /// The number a `SELECT count(*) …` answers.
+    pub async fn count(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> i64 {
+        self.db().await.query_one(sql, params).await.unwrap().get(0)
+    }
+
     /// How many `event_type` events `schema`'s outbox holds unpublished.
     pub async fn unpublished(&self, schema: &str, event_type: &str) -> i64 {
-        self.db()
-            .await
-            .query_one(
-                &format!(
-                    "SELECT count(*) FROM {schema}.outbox WHERE type = $1 AND published_at IS NULL"
-                ),
-                &[&event_type],
-            )
-            .await
-            .unwrap()
-            .get(0)
+        let sql = format!(
+            "SELECT count(*) FROM {schema}.outbox WHERE type = $1 AND published_at IS NULL"
+        );
+        self.count(&sql, &[&event_type]).await
     }
 
     /// Delivers every queued event to its worker, until every queue is empty: what the
