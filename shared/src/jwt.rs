@@ -15,7 +15,6 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
 use ed25519_dalek::{Signature, Signer, SigningKey as DalekSigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -255,10 +254,18 @@ pub struct JwtVerifier {
 
 /// Tokens whose signature this process has already checked. A client presents the same access
 /// token with every request of its lifetime, and an Ed25519 check costs about as much CPU as
-/// the rest of a simple read. Keyed by the SHA-256 of the whole token, so a token that differs
-/// in any byte is checked afresh; the claims' time bounds are checked on every use.
+/// the rest of a simple read. Found by the token's signature (its last 86 characters, which
+/// differ between any two tokens this service signs) and then compared with the whole token,
+/// so a token that differs in any byte is checked afresh; the claims' time bounds are checked
+/// on every use. Only tokens that verified are stored.
 #[derive(Clone, Default)]
-struct Verified(Arc<Mutex<HashMap<[u8; 32], Arc<Claims>>>>);
+struct Verified(Arc<Mutex<HashMap<Box<str>, Seen>>>);
+
+/// A verified token, whole, and its claims.
+struct Seen {
+    token: Box<str>,
+    claims: Arc<Claims>,
+}
 
 /// Enough for every token a warm instance sees within a token lifetime; when full, it starts
 /// over (a cache miss only costs a signature check).
@@ -271,18 +278,34 @@ impl std::fmt::Debug for Verified {
     }
 }
 
+/// The signature segment of a compact JWS: what follows the last dot.
+fn signature_of(token: &str) -> Option<&str> {
+    token.rsplit_once('.').map(|(_, signature)| signature)
+}
+
 impl Verified {
     /// Shared, not copied: a request reads the claims without allocating.
-    fn get(&self, digest: &[u8; 32]) -> Option<Arc<Claims>> {
-        self.0.lock().ok()?.get(digest).cloned()
+    fn get(&self, token: &str) -> Option<Arc<Claims>> {
+        let map = self.0.lock().ok()?;
+        let seen = map.get(signature_of(token)?)?;
+        (*seen.token == *token).then(|| seen.claims.clone())
     }
 
-    fn insert(&self, digest: [u8; 32], claims: &Arc<Claims>) {
+    fn insert(&self, token: &str, claims: &Arc<Claims>) {
+        let Some(signature) = signature_of(token) else {
+            return;
+        };
         if let Ok(mut map) = self.0.lock() {
             if map.len() >= VERIFIED_CAPACITY {
                 map.clear();
             }
-            map.insert(digest, claims.clone());
+            map.insert(
+                signature.into(),
+                Seen {
+                    token: token.into(),
+                    claims: claims.clone(),
+                },
+            );
         }
     }
 }
@@ -329,12 +352,11 @@ impl JwtVerifier {
     }
 
     pub fn verify_at(&self, token: &str, now: i64) -> Result<Arc<Claims>, JwtError> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(claims) = self.verified.get(&digest) {
+        if let Some(claims) = self.verified.get(token) {
             return Self::within_time(claims, now);
         }
         let claims = Arc::new(self.verify_signature_and_parties(token)?);
-        self.verified.insert(digest, &claims);
+        self.verified.insert(token, &claims);
         Self::within_time(claims, now)
     }
 
@@ -501,6 +523,8 @@ mod tests {
                 .verify(&format!("{head}.{}", flip(signature)))
                 .is_err()
         );
+        // The tampered copies, refused, leave the real token as it was.
+        assert_eq!(verifier.verify(&token).unwrap(), first);
         // Another verifier (another key set) shares nothing.
         let stranger = TokenIssuer::new(SigningKey::generate(), parties(), 60).verifier([]);
         assert_eq!(stranger.verify(&token), Err(JwtError::UnknownKey));
