@@ -15,6 +15,9 @@ const TICKS_PER_SEC: f64 = 100.0;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Cpu {
     pub own: f64,
+    /// The part of `own` spent in the kernel on this process's behalf (system time): sockets,
+    /// wake-ups, scheduling, page faults.
+    pub own_kernel: f64,
     pub postgres: f64,
     pub emulator: f64,
 }
@@ -24,6 +27,7 @@ impl Cpu {
     pub fn since(self, earlier: Cpu) -> Cpu {
         Cpu {
             own: self.own - earlier.own,
+            own_kernel: self.own_kernel - earlier.own_kernel,
             postgres: self.postgres - earlier.postgres,
             emulator: self.emulator - earlier.emulator,
         }
@@ -33,6 +37,7 @@ impl Cpu {
     pub fn plus(self, other: Cpu) -> Cpu {
         Cpu {
             own: self.own + other.own,
+            own_kernel: self.own_kernel + other.own_kernel,
             postgres: self.postgres + other.postgres,
             emulator: self.emulator + other.emulator,
         }
@@ -43,6 +48,7 @@ impl Cpu {
         let per = |s: f64| s * 1000.0 / requests.max(1.0);
         Cpu {
             own: per(self.own),
+            own_kernel: per(self.own_kernel),
             postgres: per(self.postgres),
             emulator: per(self.emulator),
         }
@@ -65,8 +71,8 @@ fn pid_in(file: &Path) -> Option<u32> {
         .ok()
 }
 
-/// `(ppid, utime + stime, cutime + cstime)` in ticks, from `/proc/<pid>/stat`.
-fn stat(pid: &str) -> Option<(u32, u64, u64)> {
+/// `(ppid, utime + stime, stime, cutime + cstime)` in ticks, from `/proc/<pid>/stat`.
+fn stat(pid: &str) -> Option<(u32, u64, u64, u64)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may hold spaces: the fields follow the last `)`.
     let fields: Vec<&str> = text[text.rfind(')')? + 2..].split(' ').collect();
@@ -75,6 +81,7 @@ fn stat(pid: &str) -> Option<(u32, u64, u64)> {
     Some((
         fields.get(1)?.parse().ok()?,
         n(11)? + n(12)?,
+        n(12)?,
         n(13)? + n(14)?,
     ))
 }
@@ -98,13 +105,14 @@ pub fn sample() -> Cpu {
         else {
             continue;
         };
-        let Some((ppid, ticks, children)) = stat(pid) else {
+        let Some((ppid, ticks, kernel, children)) = stat(pid) else {
             continue;
         };
         let pid: u32 = pid.parse().unwrap_or(0);
         let seconds = ticks as f64 / TICKS_PER_SEC;
         if pid == own {
             cpu.own += seconds;
+            cpu.own_kernel += kernel as f64 / TICKS_PER_SEC;
         } else if Some(pid) == postmaster {
             // Backends that have exited are counted in the postmaster's children's time.
             cpu.postgres += seconds + children as f64 / TICKS_PER_SEC;

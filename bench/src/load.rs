@@ -223,12 +223,21 @@ pub fn report(path: &str, baseline_name: &str, concurrency: usize, measured: Cel
     );
     let (m, b) = (measured.cpu, baseline.cpu);
     println!(
-        "{:<26} CPU ms/request: this process {:.3}, PostgreSQL {:.3}, moto {:.3} | {:.3}, {:.3}, {:.3}",
-        "", m.own, m.postgres, m.emulator, b.own, b.postgres, b.emulator
+        "{:<26} CPU ms/request: this process {:.3} (kernel {:.3}), PostgreSQL {:.3}, moto {:.3} | {:.3} ({:.3}), {:.3}, {:.3}",
+        "",
+        m.own,
+        m.own_kernel,
+        m.postgres,
+        m.emulator,
+        b.own,
+        b.own_kernel,
+        b.postgres,
+        b.emulator
     );
     for (side, cell) in [("warm", measured), ("base", baseline)] {
         for (group, ms) in [
             ("own", cell.cpu.own),
+            ("own_kernel", cell.cpu.own_kernel),
             ("postgres", cell.cpu.postgres),
             ("aws", cell.cpu.emulator),
         ] {
@@ -264,6 +273,7 @@ pub fn mean(a: Cell, b: Cell) -> Cell {
         p99: (a.p99 + b.p99) / 2.0,
         cpu: cpu::Cpu {
             own: (a.cpu.own + b.cpu.own) / 2.0,
+            own_kernel: (a.cpu.own_kernel + b.cpu.own_kernel) / 2.0,
             postgres: (a.cpu.postgres + b.cpu.postgres) / 2.0,
             emulator: (a.cpu.emulator + b.cpu.emulator) / 2.0,
         },
