@@ -126,8 +126,14 @@ async fn drop_finished_runs(admin: &tokio_postgres::Client) {
     }
 }
 
+/// A test database's signing key lives in Cargo's scratch directory for integration tests,
+/// inside this checkout's `target/`: a key outlives its test (the database does too, until a
+/// later run drops both), and a clone that is deleted takes its keys with it instead of
+/// leaving them in the shared temp directory.
 fn signing_key_file(database: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("lectern-test-key-{database}"))
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("signing-keys")
+        .join(database)
 }
 
 /// The migrated template every test database is cloned from; its name carries a hash of the
