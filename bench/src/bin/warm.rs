@@ -13,7 +13,10 @@
 //! and refresh, users effective permissions), or a bare argon2id verify loop (login). The SQL
 //! comparisons alternate five rounds of baseline and router windows (`load::compare`), so a
 //! change in the machine's load during the run shows up on both sides; login runs argon2id,
-//! login and argon2id again, 4 s each.
+//! login and argon2id again, 4 s each. Beside auth.me runs its floor (`floor.auth.me`): the
+//! same request to a route behind the platform's layers whose handler runs the same statement
+//! on the same pool and answers a constant, so the cost of the request path itself is measured
+//! under load, not only on one idle core.
 //!
 //! The content read paths (get article, list published page, search) are measured by
 //! `warm-content`, in the same format.
@@ -587,8 +590,44 @@ async fn throughput(bench: &Bench) -> anyhow::Result<()> {
                 Ok(token)
             }
         };
-        let me = compare(ids, raw, tokens, routed, round_warmup, window).await?;
+        let me = compare(
+            ids.clone(),
+            raw.clone(),
+            tokens.clone(),
+            routed,
+            round_warmup,
+            window,
+        )
+        .await?;
         report_comparison("auth.me", "raw SQL", c, &me);
+
+        // The floor under load: the same request to a route behind the same platform layers
+        // whose handler runs the same statement on the same pool and answers a constant. No
+        // token check, no row to decode, no answer to build: what is left between it and the
+        // raw loop is the request path itself, measured while PostgreSQL shares the cores.
+        let (sid, uid) = ids[0];
+        let pool = bench.auth.pool.clone();
+        let floor = lectern_shared::http::finish(Router::new().route(
+            "/api/v1/auth/me",
+            axum::routing::get(move || {
+                let pool = pool.clone();
+                async move {
+                    match raw_me(&pool, sid, uid).await {
+                        Ok(()) => Ok(axum::Json(json!({ "ok": true }))),
+                        Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+                    }
+                }
+            }),
+        ));
+        let routed = move |token: String| {
+            let floor = floor.clone();
+            async move {
+                send_ok(&floor, Method::GET, "/api/v1/auth/me", Some(&token), None).await?;
+                Ok(token)
+            }
+        };
+        let same_sql = compare(ids, raw, tokens, routed, round_warmup, window).await?;
+        report_comparison("floor.auth.me", "raw SQL", c, &same_sql);
 
         // auth: refresh vs the raw refresh transaction.
         let pool = bench.auth.pool.clone();
