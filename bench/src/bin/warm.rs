@@ -24,6 +24,10 @@
 use std::{
     collections::HashMap,
     net::IpAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -605,12 +609,16 @@ async fn throughput(bench: &Bench) -> anyhow::Result<()> {
         // whose handler runs the same statement on the same pool and answers a constant. No
         // token check, no row to decode, no answer to build: what is left between it and the
         // raw loop is the request path itself, measured while PostgreSQL shares the cores.
-        let (sid, uid) = ids[0];
+        // Its requests take the same sessions in turn (one atomic add), so PostgreSQL reads
+        // the very rows the two other sides read: one row read over and over can cost it
+        // twice as much (a user row that logins keep updating).
         let pool = bench.auth.pool.clone();
+        let (turn, rows) = (Arc::new(AtomicUsize::new(0)), Arc::new(ids.clone()));
         let floor = lectern_shared::http::finish(Router::new().route(
             "/api/v1/auth/me",
             axum::routing::get(move || {
                 let pool = pool.clone();
+                let (sid, uid) = rows[turn.fetch_add(1, Ordering::Relaxed) % rows.len()];
                 async move {
                     match raw_me(&pool, sid, uid).await {
                         Ok(()) => Ok(axum::Json(json!({ "ok": true }))),
