@@ -98,6 +98,15 @@ impl Table<'_> {
         });
     }
 
+    /// CPU milliseconds per request at c=10 on one side (`warm` or `base`) of `path`'s
+    /// comparison, every process counted: this one, PostgreSQL and the emulator.
+    fn cpu_c10(&self, side: &str, path: &str) -> Option<f64> {
+        ["own", "postgres", "aws"]
+            .iter()
+            .map(|g| self.get(&format!("{side}_cpu_ms/{g}/{path}/c10")))
+            .sum()
+    }
+
     /// The best warm ratio any router could reach for `path` at c=10: the baseline's CPU per
     /// request (every process) ÷ the same plus the request path's own cost, and for a path
     /// that answers a new access token (`signs`), the cost of signing one. The request path's
@@ -105,16 +114,10 @@ impl Table<'_> {
     /// platform's layers, a constant answer) less its raw loop, CPU per request summed over
     /// every process; where that was not measured, the static route's single-core cost.
     fn bound(&mut self, path: &str, signs: bool) {
-        let cpu = |t: &Self, side: &str, path: &str| -> Option<f64> {
-            ["own", "postgres", "aws"]
-                .map(|g| t.get(&format!("{side}_cpu_ms/{g}/{path}/c10")))
-                .iter()
-                .copied()
-                .sum()
-        };
-        let base = cpu(self, "base", path);
-        let under_load = cpu(self, "warm", "floor.auth.me")
-            .zip(cpu(self, "base", "floor.auth.me"))
+        let base = self.cpu_c10("base", path);
+        let under_load = self
+            .cpu_c10("warm", "floor.auth.me")
+            .zip(self.cpu_c10("base", "floor.auth.me"))
             .map(|(floor, raw)| (floor - raw).max(0.0));
         let (floor, floor_name) = match under_load {
             Some(ms) => (Some(ms), "request path under load"),

@@ -586,19 +586,21 @@ async fn throughput(bench: &Bench) -> anyhow::Result<()> {
             let pool = pool.clone();
             async move { raw_me(&pool, sid, uid).await.map(|_| (sid, uid)) }
         };
-        let router = bench.auth_router.clone();
-        let routed = move |token: String| {
-            let router = router.clone();
-            async move {
-                send_ok(&router, Method::GET, "/api/v1/auth/me", Some(&token), None).await?;
-                Ok(token)
+        // `GET /api/v1/auth/me` with each loop's token, to auth's router or to the floor's.
+        let get_me = |router: Router| {
+            move |token: String| {
+                let router = router.clone();
+                async move {
+                    send_ok(&router, Method::GET, "/api/v1/auth/me", Some(&token), None).await?;
+                    Ok(token)
+                }
             }
         };
         let me = compare(
             ids.clone(),
             raw.clone(),
             tokens.clone(),
-            routed,
+            get_me(bench.auth_router.clone()),
             round_warmup,
             window,
         )
@@ -627,14 +629,7 @@ async fn throughput(bench: &Bench) -> anyhow::Result<()> {
                 }
             }),
         ));
-        let routed = move |token: String| {
-            let floor = floor.clone();
-            async move {
-                send_ok(&floor, Method::GET, "/api/v1/auth/me", Some(&token), None).await?;
-                Ok(token)
-            }
-        };
-        let same_sql = compare(ids, raw, tokens, routed, round_warmup, window).await?;
+        let same_sql = compare(ids, raw, tokens, get_me(floor), round_warmup, window).await?;
         report_comparison("floor.auth.me", "raw SQL", c, &same_sql);
 
         // auth: refresh vs the raw refresh transaction.
