@@ -504,6 +504,53 @@ async fn a_search_pages_through_its_matches_in_every_order() {
     }
 }
 
+/// A user just created is in the trigram index itself: no search has to read a pending list
+/// until a vacuum comes (users migration 4; BENCHMARKS.md, *A search index without a pending
+/// list*).
+#[tokio::test]
+async fn new_users_go_straight_into_the_search_index_not_a_pending_list() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("ada").await;
+    let db = app.db().await;
+    db.batch_execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        .await
+        .unwrap();
+    for i in 0..12 {
+        let created = app
+            .post_as(
+                "/api/v1/users",
+                json!({
+                    "email": app.email(&format!("newcomer{i}")),
+                    "first_name": "Newcomer",
+                    "last_name": format!("Pending{i}"),
+                }),
+                &admin.access_token,
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    }
+    let pending: i64 = db
+        .query_one(
+            "SELECT pending_tuples FROM pgstatginindex('users.users_search_idx')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pending, 0, "users waiting in the index's pending list");
+    let found = app
+        .get("/api/v1/users?q=pending1", Some(&admin.access_token))
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.text);
+    let names: Vec<&str> = found.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["last_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Pending1", "Pending10", "Pending11"]);
+}
+
 #[tokio::test]
 async fn the_user_list_filters_sorts_and_pages_every_row_exactly_once_while_rows_arrive() {
     let app = TestApp::spawn().await;

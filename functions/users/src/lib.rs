@@ -44,6 +44,11 @@ pub const MIGRATIONS: SchemaMigrations = SchemaMigrations {
             name: "directory",
             sql: include_str!("../migrations/0003_directory.sql"),
         },
+        Migration {
+            version: 4,
+            name: "search_index_without_pending_list",
+            sql: include_str!("../migrations/0004_search_index_without_pending_list.sql"),
+        },
     ],
 };
 
