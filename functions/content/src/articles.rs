@@ -905,21 +905,20 @@ pub async fn list_articles(
             .await?
     };
     let w = crate::model::ARTICLE_WIDTH;
-    let items: Vec<(ArticleSummary, String)> = rows
+    // Each item keeps its row, so that only the cursor's row decodes its sort title.
+    let items: Vec<(ArticleSummary, &tokio_postgres::Row)> = rows
         .iter()
         .map(|r| {
-            (
-                ArticleSummary {
-                    article: article(r),
-                    rank: r.get(w + 1),
-                    snippet: r.get(w + 2),
-                },
-                r.get(w),
-            )
+            let item = ArticleSummary {
+                article: article(r),
+                rank: r.get(w + 1),
+                snippet: r.get(w + 2),
+            };
+            (item, r)
         })
         .collect();
     let sort = f.sort;
-    let list = List::paginate(items, page.limit, |(item, title)| {
+    let list = List::paginate(items, page.limit, |(item, row)| {
         let a = &item.article;
         ArticleCursor {
             sort,
@@ -928,7 +927,7 @@ pub async fn list_articles(
                 Sort::UpdatedDesc | Sort::UpdatedAsc => Some(a.updated_at),
                 _ => None,
             },
-            s: matches!(sort, Sort::TitleAsc | Sort::TitleDesc).then(|| title.clone()),
+            s: matches!(sort, Sort::TitleAsc | Sort::TitleDesc).then(|| row.get(w)),
             n: matches!(sort, Sort::ViewsAsc | Sort::ViewsDesc).then_some(a.view_count),
             r: if sort == Sort::Relevance {
                 item.rank
