@@ -32,8 +32,8 @@ use crate::{
     article_tags, blocks,
     blocks::rules::{BlockInput, CleanBlock, MAX_BLOCKS},
     model::{
-        ARTICLE_COLUMNS, Article, ArticleDetail, ArticleView, article, detail_columns, load_detail,
-        view,
+        ARTICLE_COLUMNS, Article, ArticleDetail, ArticleRef, ArticleView, article_ref,
+        detail_columns, load_detail, view,
     },
     seo::{self, SeoInput},
     slug,
@@ -724,14 +724,17 @@ pub struct ArticleFilter {
 
 /// An article in a list; a search adds its rank and a snippet with the matches in `<mark>`
 /// (every other character of the snippet is escaped HTML text).
+// A page is written straight from its rows: every string is borrowed from the row it came in
+// (BENCHMARKS.md, *A list page written from its rows*). Not a doc comment: those are the API's.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ArticleSummary {
+pub struct ArticleSummary<'r> {
     #[serde(flatten)]
-    pub article: Article,
+    #[schema(value_type = Article)]
+    pub article: ArticleRef<'r>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rank: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub snippet: Option<String>,
+    pub snippet: Option<&'r str>,
 }
 
 fn parse_bool(raw: &str) -> Result<bool, String> {
@@ -888,7 +891,7 @@ pub async fn list_articles(
     reader: Reader,
     Query(page): Query<PageQuery>,
     Query(filter): Query<ArticleFilter>,
-) -> ApiResult<Json<List<ArticleSummary>>> {
+) -> ApiResult<axum::response::Response> {
     let f = parse_filters(filter)?;
     let page = page.parse::<ArticleCursor>()?;
     let me = reader.id();
@@ -910,7 +913,7 @@ pub async fn list_articles(
         .iter()
         .map(|r| {
             let item = ArticleSummary {
-                article: article(r),
+                article: article_ref(r),
                 rank: r.get(w + 1),
                 snippet: r.get(w + 2),
             };
@@ -948,7 +951,8 @@ pub async fn list_articles(
     if let (Some(q), None) = (&f.q, &after) {
         record_search(&state, &db, me, q, &f, &answer).await?;
     }
-    Ok(Json(answer))
+    // Written here, while the rows its strings borrow from are still held.
+    Ok(Json(answer).into_response())
 }
 
 /// The statement of one `GET /articles` request and its parameters, in bind order: the
@@ -1132,7 +1136,7 @@ async fn record_search(
     me: Option<Uuid>,
     q: &str,
     f: &Filters,
-    answer: &List<ArticleSummary>,
+    answer: &List<ArticleSummary<'_>>,
 ) -> ApiResult<()> {
     let event = Envelope::new(
         EVENT_SOURCE,

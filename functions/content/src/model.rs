@@ -52,8 +52,43 @@ pub const ARTICLE_COLUMNS: &str = "a.id, a.title, a.slug, a.excerpt, a.featured_
 /// How many columns [`ARTICLE_COLUMNS`] has: what follows them starts here.
 pub const ARTICLE_WIDTH: usize = 18;
 
+/// Reads the article of a row selected with [`ARTICLE_COLUMNS`] first.
 pub fn article(row: &tokio_postgres::Row) -> Article {
-    Article {
+    article_ref(row).into_owned()
+}
+
+/// [`Article`] as its row holds it: every string borrowed from the row, none copied. A list
+/// page writes its articles from these (20 of them are 120 strings fewer to copy and free);
+/// its JSON is [`Article`]'s, field for field.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ArticleRef<'r> {
+    pub id: Uuid,
+    pub title: &'r str,
+    pub slug: &'r str,
+    pub excerpt: Option<&'r str>,
+    pub featured_image: Option<&'r str>,
+    pub status: &'r str,
+    pub visibility: &'r str,
+    pub category_id: Option<Uuid>,
+    pub author_id: Uuid,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize_option")]
+    pub published_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize_option")]
+    pub scheduled_publish_at: Option<DateTime<Utc>>,
+    pub view_count: i64,
+    pub reading_time_minutes: i32,
+    pub is_featured: bool,
+    pub allow_comments: bool,
+    pub version: i32,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "lectern_shared::timestamp::serialize")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Reads the article of a row selected with [`ARTICLE_COLUMNS`] first, borrowing its strings.
+pub fn article_ref(row: &tokio_postgres::Row) -> ArticleRef<'_> {
+    ArticleRef {
         id: row.get(0),
         title: row.get(1),
         slug: row.get(2),
@@ -72,6 +107,32 @@ pub fn article(row: &tokio_postgres::Row) -> Article {
         version: row.get(15),
         created_at: row.get(16),
         updated_at: row.get(17),
+    }
+}
+
+impl ArticleRef<'_> {
+    /// The owned [`Article`], for answers that outlive the row or change it.
+    pub fn into_owned(self) -> Article {
+        Article {
+            id: self.id,
+            title: self.title.to_owned(),
+            slug: self.slug.to_owned(),
+            excerpt: self.excerpt.map(str::to_owned),
+            featured_image: self.featured_image.map(str::to_owned),
+            status: self.status.to_owned(),
+            visibility: self.visibility.to_owned(),
+            category_id: self.category_id,
+            author_id: self.author_id,
+            published_at: self.published_at,
+            scheduled_publish_at: self.scheduled_publish_at,
+            view_count: self.view_count,
+            reading_time_minutes: self.reading_time_minutes,
+            is_featured: self.is_featured,
+            allow_comments: self.allow_comments,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
     }
 }
 
@@ -354,4 +415,55 @@ pub async fn load_detail(db: &impl GenericClient, id: Uuid) -> ApiResult<Article
         .await?
         .ok_or(ApiError::NotFound)?;
     detail(&row)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn an_article_borrowed_from_its_row_is_written_as_the_owned_one() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 6, 9, 30, 0).unwrap();
+        let full = ArticleRef {
+            id: Uuid::from_u128(1),
+            title: "Clocks \"and\" <time>",
+            slug: "clocks-and-time",
+            excerpt: Some("Lamport's clocks, explained."),
+            featured_image: Some("https://cdn.example/c.png"),
+            status: "published",
+            visibility: "public",
+            category_id: Some(Uuid::from_u128(2)),
+            author_id: Uuid::from_u128(3),
+            published_at: Some(at),
+            scheduled_publish_at: None,
+            view_count: 41,
+            reading_time_minutes: 7,
+            is_featured: true,
+            allow_comments: false,
+            version: 3,
+            created_at: at,
+            updated_at: at + chrono::Duration::milliseconds(250),
+        };
+        let bare = ArticleRef {
+            excerpt: None,
+            featured_image: None,
+            category_id: None,
+            published_at: None,
+            scheduled_publish_at: Some(at),
+            ..full
+        };
+        for borrowed in [full, bare] {
+            // The same text, so the same fields in the same order with the same values.
+            assert_eq!(
+                serde_json::to_string(&borrowed).unwrap(),
+                serde_json::to_string(&borrowed.into_owned()).unwrap()
+            );
+        }
+        let written = serde_json::to_value(full).unwrap();
+        assert_eq!(written["title"], "Clocks \"and\" <time>");
+        assert_eq!(written["updated_at"], "2026-12-06T09:30:00.250Z");
+        assert_eq!(written.as_object().unwrap().len(), ARTICLE_WIDTH);
+    }
 }
