@@ -13,7 +13,9 @@ use std::{
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
-use ed25519_dalek::{Signature, Signer, SigningKey as DalekSigningKey, VerifyingKey};
+use ed25519_dalek::{
+    SIGNATURE_LENGTH, Signature, Signer, SigningKey as DalekSigningKey, VerifyingKey,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -139,15 +141,21 @@ impl SigningKey {
             kid: Some(self.kid.clone()),
             crit: None,
         };
-        let header =
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serialises"));
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialise"));
-        let signing_input = format!("{header}.{payload}");
-        let signature = self.key.sign(signing_input.as_bytes());
-        format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.to_bytes())
-        )
+        let header = serde_json::to_vec(&header).expect("header serialises");
+        let payload = serde_json::to_vec(claims).expect("claims serialise");
+        // The token is written into one buffer of its final size: `header.payload` is signed
+        // as it stands, then `.signature` is appended (no intermediate strings to grow).
+        let encoded = |len: usize| base64::encoded_len(len, false).unwrap_or_default();
+        let mut token = String::with_capacity(
+            encoded(header.len()) + encoded(payload.len()) + encoded(SIGNATURE_LENGTH) + 2,
+        );
+        URL_SAFE_NO_PAD.encode_string(&header, &mut token);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = self.key.sign(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+        token
     }
 }
 

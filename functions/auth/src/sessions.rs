@@ -67,17 +67,17 @@ fn invalid_refresh_token() -> ApiError {
     ApiError::Unauthorized("The refresh token is invalid, expired or revoked.".into())
 }
 
-/// The stored access summary; none yet (a new account, before the users service has
+/// The stored access summary in column `index`, decoded straight from jsonb (no
+/// `serde_json::Value` in between); none yet (a new account, before the users service has
 /// computed it) means no permissions.
-fn access_of(stored: Option<serde_json::Value>) -> Access {
-    stored
-        .map(|v| {
-            serde_json::from_value(v).unwrap_or_else(|err| {
-                tracing::error!(error = %err, "a stored access summary does not parse; issuing none");
-                Access::default()
-            })
-        })
-        .unwrap_or_default()
+fn access_of(row: &tokio_postgres::Row, index: usize) -> Access {
+    match row.try_get::<_, Option<tokio_postgres::types::Json<Access>>>(index) {
+        Ok(stored) => stored.map(|json| json.0).unwrap_or_default(),
+        Err(err) => {
+            tracing::error!(error = %err, "a stored access summary does not parse; issuing none");
+            Access::default()
+        }
+    }
 }
 
 fn token_response(
@@ -261,7 +261,7 @@ pub async fn login(
     };
     let user_id: Uuid = user.get(0);
     let verified: bool = user.get(3);
-    let access = access_of(user.get(4));
+    let access = access_of(&user, 4);
     let rehash = if verdict == Verdict::ValidNeedsRehash {
         let password = body.password.clone();
         Some(passwords::blocking(move || passwords::hash(&password)).await??)
@@ -383,7 +383,7 @@ pub async fn refresh(
     let user_id: Uuid = row.get(5);
     let live: bool = row.get(6);
     let verified: bool = row.get(7);
-    let access = access_of(row.get(8));
+    let access = access_of(&row, 8);
     let rotated_now: bool = row.get(9);
     if rotated_now {
         return Ok(Json(token_response(
