@@ -148,7 +148,18 @@ impl Flags {
     }
 
     pub fn letters(self) -> String {
-        self.actions().map(Action::letter).collect()
+        self.write_letters(&mut [0; 6]).to_string()
+    }
+
+    /// The letters of `vcedpm` these flags hold, in that order, written into `buf`: how they
+    /// are serialised (in every token and permissions answer) without allocating.
+    fn write_letters(self, buf: &mut [u8; 6]) -> &str {
+        let mut len = 0;
+        for action in self.actions() {
+            buf[len] = action.letter() as u8;
+            len += 1;
+        }
+        std::str::from_utf8(&buf[..len]).expect("flag letters are ASCII")
     }
 
     pub fn from_letters(letters: &str) -> Result<Self, String> {
@@ -164,7 +175,7 @@ impl Flags {
 
 impl Serialize for Flags {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.letters())
+        serializer.serialize_str(self.write_letters(&mut [0; 6]))
     }
 }
 
@@ -240,6 +251,11 @@ mod tests {
         assert_eq!(Flags::from_letters("vp").unwrap(), flags);
         assert!(Flags::from_letters("vx").is_err());
         assert_eq!(Flags::ALL.letters(), "vcedpm");
+        assert_eq!(Flags::NONE.letters(), "");
+        assert_eq!(
+            serde_json::to_string(&Flags::of(&[Action::Manage, Action::Create])).unwrap(),
+            r#""cm""#
+        );
     }
 
     #[test]

@@ -33,7 +33,8 @@ pub struct Named {
 pub struct Source {
     pub role: Named,
     /// The flags this role gives on the module, as letters of `vcedpm`.
-    pub flags: String,
+    #[schema(value_type = String)]
+    pub flags: Flags,
     /// `null` when the role is assigned directly; otherwise the groups it comes through,
     /// from the group the user is a member of up to the group that holds the role.
     pub via: Option<Vec<Named>>,
@@ -42,7 +43,7 @@ pub struct Source {
 /// The effective flags on one module and where each comes from.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ModuleAccess {
-    pub module: String,
+    pub module: &'static str,
     pub view: bool,
     pub create: bool,
     pub edit: bool,
@@ -150,7 +151,7 @@ pub async fn effective(db: &impl GenericClient, user_id: Uuid) -> Result<Effecti
                 id: role_id,
                 name: name.to_string(),
             },
-            flags: flags.letters(),
+            flags,
             via,
         });
     }
@@ -159,7 +160,7 @@ pub async fn effective(db: &impl GenericClient, user_id: Uuid) -> Result<Effecti
         .map(|(module, sources)| {
             let flags = grants.flags(module);
             ModuleAccess {
-                module: module.as_str().to_string(),
+                module: module.as_str(),
                 view: flags.allows(Action::View),
                 create: flags.allows(Action::Create),
                 edit: flags.allows(Action::Edit),
