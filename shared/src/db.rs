@@ -110,6 +110,37 @@ pub fn pool(config: &DbConfig) -> anyhow::Result<Pool> {
         .context("building the database pool")
 }
 
+/// A `jsonb` (or `json`) column as PostgreSQL wrote it: its JSON text, borrowed from the row
+/// and never parsed. PostgreSQL stores only valid JSON, so an answer can carry the text as it
+/// is ([`crate::extract::Json::with_member`]) where decoding it and encoding it again, or even
+/// checking it again, would be most of the cost of a read (an article's blocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonText<'a>(pub &'a [u8]);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for JsonText<'a> {
+    fn from_sql(
+        ty: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        if *ty == tokio_postgres::types::Type::JSONB {
+            // jsonb's binary form is a version byte, 1 so far, then the text.
+            match raw.split_first() {
+                Some((1, text)) => Ok(Self(text)),
+                _ => Err("unsupported jsonb encoding version".into()),
+            }
+        } else {
+            Ok(Self(raw))
+        }
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        matches!(
+            *ty,
+            tokio_postgres::types::Type::JSON | tokio_postgres::types::Type::JSONB
+        )
+    }
+}
+
 /// One value a dynamically built statement binds.
 pub type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
 

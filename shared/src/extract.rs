@@ -14,6 +14,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::{
+    db::JsonText,
     error::{ApiError, FieldError},
     jwt::{Claims, JwtVerifier},
 };
@@ -65,21 +66,67 @@ const RESPONSE_BUFFER: usize = 4096;
 impl<T: Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
         let mut body = Vec::with_capacity(RESPONSE_BUFFER);
-        match serde_json::to_writer(&mut body, &self.0) {
-            Ok(()) => (
-                [(
-                    header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                )],
-                body,
-            )
-                .into_response(),
-            // A value that cannot be written as JSON (a map with non-string keys, say) is our
-            // bug: logged with its cause and answered as a bare 500.
-            Err(err) => {
-                ApiError::Internal(anyhow::Error::new(err).context("serializing a JSON answer"))
-                    .into_response()
+        json_response(serde_json::to_writer(&mut body, &self.0).map(|()| body))
+    }
+}
+
+impl<T: Serialize> Json<T> {
+    /// The answer `T` (an object) with one more member, `name`, whose value is `text` as
+    /// PostgreSQL wrote it: appended after `T`'s own members without being parsed or checked.
+    pub fn with_member<'a>(self, name: &'static str, text: JsonText<'a>) -> JsonWith<'a, T> {
+        JsonWith {
+            value: self.0,
+            name,
+            text,
+        }
+    }
+}
+
+/// [`Json::with_member`]'s answer.
+#[derive(Debug)]
+pub struct JsonWith<'a, T> {
+    value: T,
+    name: &'static str,
+    text: JsonText<'a>,
+}
+
+impl<T: Serialize> axum::response::IntoResponse for JsonWith<'_, T> {
+    fn into_response(self) -> axum::response::Response {
+        let mut body = Vec::with_capacity(RESPONSE_BUFFER + self.text.0.len());
+        let written = serde_json::to_writer(&mut body, &self.value).and_then(|()| {
+            // `{…}` becomes `{…,"name":text}`.
+            if body.pop() != Some(b'}') {
+                return Err(serde::ser::Error::custom("the answer is not a JSON object"));
             }
+            if body.len() > 1 {
+                body.push(b',');
+            }
+            serde_json::to_writer(&mut body, self.name)?;
+            body.push(b':');
+            body.extend_from_slice(self.text.0);
+            body.push(b'}');
+            Ok(body)
+        });
+        json_response(written)
+    }
+}
+
+/// A written JSON answer as `200 application/json`. A value that could not be written (a map
+/// with non-string keys, say) is our bug: logged with its cause and answered as a bare 500.
+fn json_response(written: serde_json::Result<Vec<u8>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match written {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(err) => {
+            ApiError::Internal(anyhow::Error::new(err).context("serializing a JSON answer"))
+                .into_response()
         }
     }
 }
@@ -429,6 +476,51 @@ mod tests {
     struct Body {
         email: String,
         age: u8,
+    }
+
+    async fn written(response: axum::response::Response) -> (u16, String) {
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_member_passed_through_is_appended_to_the_object_as_it_is() {
+        use axum::response::IntoResponse;
+        #[derive(Serialize)]
+        struct Head {
+            title: &'static str,
+        }
+        #[derive(Serialize)]
+        struct Nothing {}
+        let text = JsonText(br#"[{"id":1,"content":"a \"quoted\" <b>"}]"#);
+        let (status, body) = written(
+            Json(Head { title: "Clocks" })
+                .with_member("blocks", text)
+                .into_response(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            body,
+            r#"{"title":"Clocks","blocks":[{"id":1,"content":"a \"quoted\" <b>"}]}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["blocks"][0]["content"], "a \"quoted\" <b>");
+        let (_, body) = written(
+            Json(Nothing {})
+                .with_member("blocks", JsonText(b"[]"))
+                .into_response(),
+        )
+        .await;
+        assert_eq!(body, r#"{"blocks":[]}"#);
+        // Only an object can take a member: anything else is a bare 500.
+        let (status, body) =
+            written(Json(vec![1]).with_member("blocks", text).into_response()).await;
+        assert_eq!(status, 500);
+        assert!(!body.contains("object"), "{body}");
     }
 
     fn field_of(result: Result<Body, ApiError>) -> String {

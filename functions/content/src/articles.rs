@@ -32,8 +32,8 @@ use crate::{
     article_tags, blocks,
     blocks::rules::{BlockInput, CleanBlock, MAX_BLOCKS},
     model::{
-        ARTICLE_COLUMNS, Article, ArticleDetail, ArticleRef, ArticleView, article_ref,
-        detail_columns, load_detail, view,
+        ARTICLE_COLUMNS, Article, ArticleDetail, ArticleRef, article_ref, detail_columns,
+        load_detail, view,
     },
     seo::{self, SeoInput},
     slug,
@@ -170,11 +170,6 @@ pub fn etag(version: i32) -> HeaderMap {
 
 /// The answer for one article: the article with its version as the ETag.
 pub fn with_etag(article: ArticleDetail) -> (HeaderMap, Json<ArticleDetail>) {
-    (etag(article.article.version), Json(article))
-}
-
-/// [`with_etag`] for an article read as it is answered.
-fn view_with_etag(article: ArticleView) -> (HeaderMap, Json<ArticleView>) {
     (etag(article.article.version), Json(article))
 }
 
@@ -543,7 +538,7 @@ pub async fn get_article(
     State(state): State<AppState>,
     reader: Reader,
     Path(id): Path<Uuid>,
-) -> ApiResult<(HeaderMap, Json<ArticleView>)> {
+) -> ApiResult<axum::response::Response> {
     let me = reader.id();
     let [p2, p3, p4, p5] = reader.params(&me);
     let db = state.pool.get().await?;
@@ -551,7 +546,8 @@ pub async fn get_article(
         .query_opt(&db.prepare_cached(&GET_SQL).await?, &[&id, p2, p3, p4, p5])
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(view_with_etag(view(&row)?))
+    // Written here, while the row the answer borrows from is still held.
+    Ok(view(&row)?.into_response())
 }
 
 static SLUG_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -594,7 +590,7 @@ pub async fn get_article_by_slug(
     State(state): State<AppState>,
     reader: Reader,
     Path(raw): Path<String>,
-) -> ApiResult<(HeaderMap, Json<ArticleView>)> {
+) -> ApiResult<axum::response::Response> {
     if !slug::is_slug(&raw, SLUG_MAX) {
         return Err(ApiError::NotFound);
     }
@@ -619,7 +615,8 @@ pub async fn get_article_by_slug(
         )
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(view_with_etag(view(&row)?))
+    // Written here, while the row the answer borrows from is still held.
+    Ok(view(&row)?.into_response())
 }
 
 /// The orders a list can take.

@@ -4,9 +4,10 @@
 //! SEO row, tags and category come back as JSON columns of the article's row, so a read is
 //! one round trip whatever the article holds.
 
+use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use lectern_shared::{ApiError, ApiResult};
+use lectern_shared::{ApiError, ApiResult, db::JsonText, extract::Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -238,19 +239,28 @@ pub struct Seo {
 
 /// Cuts `text` to at most `max` characters, at a word boundary when there is one.
 pub fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
+    if text.char_indices().nth(max).is_none() {
         return text.to_string();
     }
-    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
-    let cut = match cut.rfind(' ') {
-        Some(space) if space > max / 2 => cut[..space].to_string(),
-        _ => cut,
-    };
-    format!("{}…", cut.trim_end())
+    let end = text
+        .char_indices()
+        .nth(max.saturating_sub(1))
+        .map_or(text.len(), |(at, _)| at);
+    let mut cut = &text[..end];
+    if let Some(space) = cut.rfind(' ')
+        && space > max / 2
+    {
+        cut = &cut[..space];
+    }
+    let cut = cut.trim_end();
+    let mut short = String::with_capacity(cut.len() + '…'.len_utf8());
+    short.push_str(cut);
+    short.push('…');
+    short
 }
 
 impl Seo {
-    pub fn effective(stored: StoredSeo, article: &Article) -> Self {
+    pub fn effective(stored: StoredSeo, article: &ArticleRef<'_>) -> Self {
         let mut derived = Vec::new();
         let mut or_derive =
             |field: &'static str, value: Option<String>, default: Option<String>| {
@@ -264,13 +274,13 @@ impl Seo {
         let meta_title = or_derive(
             "meta_title",
             stored.meta_title,
-            Some(shorten(&article.title, 70)),
+            Some(shorten(article.title, 70)),
         )
         .unwrap_or_default();
         let meta_description = or_derive(
             "meta_description",
             stored.meta_description,
-            article.excerpt.as_deref().map(|e| shorten(e, 160)),
+            article.excerpt.map(|e| shorten(e, 160)),
         );
         let og_title =
             or_derive("og_title", stored.og_title, Some(meta_title.clone())).unwrap_or_default();
@@ -279,7 +289,11 @@ impl Seo {
             stored.og_description,
             meta_description.clone(),
         );
-        let og_image = or_derive("og_image", stored.og_image, article.featured_image.clone());
+        let og_image = or_derive(
+            "og_image",
+            stored.og_image,
+            article.featured_image.map(str::to_owned),
+        );
         let twitter_card = or_derive(
             "twitter_card",
             stored.twitter_card,
@@ -329,17 +343,32 @@ pub struct ArticleDetail {
     pub tags: Vec<TagRef>,
 }
 
-/// [`ArticleDetail`] as the reads answer it: the blocks are passed through as PostgreSQL
-/// built them ([`BLOCKS_JSON`]) instead of being decoded and encoded again, the largest part
-/// of an article and of the cost of reading one. The same JSON document as [`ArticleDetail`].
+/// [`ArticleDetail`] as the reads answer it, borrowed from its row: the article's strings are
+/// the row's, and the blocks, the largest part of an article and of the cost of reading one,
+/// are the text PostgreSQL built ([`BLOCKS_JSON`]), appended to the answer as they are
+/// ([`ArticleView::into_response`]) instead of being decoded, checked and encoded again. The
+/// same JSON document as [`ArticleDetail`].
 #[derive(Debug, Serialize)]
-pub struct ArticleView {
+pub struct ArticleView<'r> {
     #[serde(flatten)]
-    pub article: Article,
+    pub article: ArticleRef<'r>,
     pub category: Option<CategoryRef>,
-    pub blocks: Box<serde_json::value::RawValue>,
     pub seo: Seo,
     pub tags: Vec<TagRef>,
+    #[serde(skip)]
+    pub blocks: JsonText<'r>,
+}
+
+impl ArticleView<'_> {
+    /// `200` with the article, its version as the ETag.
+    pub fn into_response(self) -> axum::response::Response {
+        let blocks = self.blocks;
+        (
+            crate::articles::etag(self.article.version),
+            Json(self).with_member("blocks", blocks),
+        )
+            .into_response()
+    }
 }
 
 /// The select list of a full article on alias `a`: [`ARTICLE_COLUMNS`], then blocks, SEO,
@@ -349,8 +378,8 @@ pub fn detail_columns() -> String {
 }
 
 /// A JSON column decoded straight into its type (no `serde_json::Value` in between).
-fn json_column<T: serde::de::DeserializeOwned>(
-    row: &tokio_postgres::Row,
+fn json_column<'r, T: serde::Deserialize<'r>>(
+    row: &'r tokio_postgres::Row,
     index: usize,
 ) -> ApiResult<Option<T>> {
     row.try_get::<_, Option<tokio_postgres::types::Json<T>>>(index)
@@ -358,49 +387,46 @@ fn json_column<T: serde::de::DeserializeOwned>(
         .map_err(|err| ApiError::internal(anyhow::anyhow!("reading an article column: {err}")))
 }
 
-/// The parts of a row selected with [`detail_columns`]: the article, its blocks as `B`, the
+/// The parts of a row selected with [`detail_columns`] besides its blocks: the article, the
 /// SEO a page renders, its tags and its category.
-type Parts<B> = (Article, Option<B>, Seo, Vec<TagRef>, Option<CategoryRef>);
+type Parts<'r> = (ArticleRef<'r>, Seo, Vec<TagRef>, Option<CategoryRef>);
 
-fn parts<B: serde::de::DeserializeOwned>(row: &tokio_postgres::Row) -> ApiResult<Parts<B>> {
-    let article = article(row);
+fn parts(row: &tokio_postgres::Row) -> ApiResult<Parts<'_>> {
+    let article = article_ref(row);
     let w = ARTICLE_WIDTH;
     let stored: StoredSeo = json_column(row, w + 1)?.unwrap_or_default();
     let seo = Seo::effective(stored, &article);
     let tags = json_column(row, w + 2)?.unwrap_or_default();
-    Ok((
-        article,
-        json_column(row, w)?,
-        seo,
-        tags,
-        json_column(row, w + 3)?,
-    ))
+    Ok((article, seo, tags, json_column(row, w + 3)?))
 }
 
 /// Reads a row selected with [`detail_columns`].
 pub fn detail(row: &tokio_postgres::Row) -> ApiResult<ArticleDetail> {
-    let (article, blocks, seo, tags, category) = parts(row)?;
+    let (article, seo, tags, category) = parts(row)?;
     Ok(ArticleDetail {
-        article,
+        article: article.into_owned(),
         category,
-        blocks: blocks.unwrap_or_default(),
+        blocks: json_column(row, ARTICLE_WIDTH)?.unwrap_or_default(),
         seo,
         tags,
     })
 }
 
 /// Reads a row selected with [`detail_columns`], for answering as it is.
-pub fn view(row: &tokio_postgres::Row) -> ApiResult<ArticleView> {
-    let (article, blocks, seo, tags, category) = parts(row)?;
-    let blocks = blocks.ok_or_else(|| {
-        ApiError::internal(anyhow::anyhow!("an article row without its blocks array"))
-    })?;
+pub fn view(row: &tokio_postgres::Row) -> ApiResult<ArticleView<'_>> {
+    let (article, seo, tags, category) = parts(row)?;
+    let blocks = row
+        .try_get::<_, Option<JsonText>>(ARTICLE_WIDTH)
+        .map_err(|err| ApiError::internal(anyhow::anyhow!("reading an article's blocks: {err}")))?
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("an article row without its blocks array"))
+        })?;
     Ok(ArticleView {
         article,
         category,
-        blocks,
         seo,
         tags,
+        blocks,
     })
 }
 
@@ -422,6 +448,19 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    #[test]
+    fn shorten_cuts_at_a_word_boundary_and_counts_characters_not_bytes() {
+        assert_eq!(shorten("Clocks and time", 15), "Clocks and time");
+        assert_eq!(shorten("", 0), "");
+        assert_eq!(shorten("Clocks and time", 14), "Clocks and…");
+        // No space past the middle: cut at max - 1 characters.
+        assert_eq!(shorten("Lamportclocks", 8), "Lamport…");
+        assert_eq!(shorten("Zeit für Uhren überall", 12), "Zeit für…");
+        assert_eq!(shorten("ééééééééé", 5), "éééé…");
+        assert_eq!(shorten("ab   cdefgh", 6), "ab…");
+        assert_eq!(shorten("abcdef", 0), "…");
+    }
 
     #[test]
     fn an_article_borrowed_from_its_row_is_written_as_the_owned_one() {
