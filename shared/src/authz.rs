@@ -153,7 +153,7 @@ impl Flags {
 
     /// The letters of `vcedpm` these flags hold, in that order, written into `buf`: how they
     /// are serialised (in every token and permissions answer) without allocating.
-    fn write_letters(self, buf: &mut [u8; 6]) -> &str {
+    pub fn write_letters(self, buf: &mut [u8; 6]) -> &str {
         let mut len = 0;
         for action in self.actions() {
             buf[len] = action.letter() as u8;

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use lectern_shared::{
     ApiResult,
-    extract::{Json, Path},
+    extract::{Json, JsonWriter, Path},
     internal::ServiceCaller,
 };
 use uuid::Uuid;
@@ -47,8 +47,7 @@ pub async fn get_user_permissions(
     State(state): State<AppState>,
     _service: ServiceCaller,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<EffectivePermissions>> {
+) -> ApiResult<JsonWriter> {
     let db = state.pool.get().await?;
-    load_profile(&db, id).await?;
-    Ok(Json(effective_permissions(&db, id).await?))
+    effective_permissions(&db, id).await
 }

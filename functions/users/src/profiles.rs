@@ -12,7 +12,7 @@ use lectern_shared::{
     ApiError, ApiResult,
     authz::{Action, Module},
     db::Binds,
-    extract::{AuthUser, Json, List, PageQuery, Path, Query, nullable},
+    extract::{AuthUser, Json, JsonWriter, List, PageQuery, Path, Query, nullable},
     validate::{self, Email, Validator, short_text},
 };
 use serde::{Deserialize, Serialize};
@@ -1042,6 +1042,9 @@ pub async fn put_user_roles(
 }
 
 /// What a user may do, per module, and why.
+// The document both permissions reads answer. They write it from the statement's rows
+// (`access::EffectiveRows::write_answer`); a test there checks that the text is what serde
+// writes for this type. Not a doc comment: those are the API's.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EffectivePermissions {
     pub user_id: Uuid,
@@ -1052,17 +1055,19 @@ pub struct EffectivePermissions {
     pub permissions: Vec<ModuleAccess>,
 }
 
+/// `id`'s effective permissions as [`EffectivePermissions`], written from the statement's
+/// rows (the same document serde would write); 404 when there is no such user. One statement
+/// answers both.
 pub(crate) async fn effective_permissions(
     db: &impl GenericClient,
     id: Uuid,
-) -> ApiResult<EffectivePermissions> {
-    let effective = access::effective(db, id).await?;
-    Ok(EffectivePermissions {
-        user_id: id,
-        roles: effective.roles,
-        groups: effective.groups,
-        permissions: effective.modules,
-    })
+) -> ApiResult<JsonWriter> {
+    let rows = access::effective_rows(db, id).await?;
+    let effective = access::EffectiveRows::read(&rows);
+    if !effective.exists {
+        return Err(ApiError::NotFound);
+    }
+    Ok(effective.write_answer(id))
 }
 
 /// A user's effective permissions with their provenance (one's own, or anyone's with
@@ -1080,18 +1085,8 @@ pub async fn get_user_permissions(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<EffectivePermissions>> {
+) -> ApiResult<JsonWriter> {
     ensure_self_or(&caller, id, Action::View)?;
     let db = state.pool.get().await?;
-    // One statement answers both whether the user exists and what they may do.
-    let effective = access::effective(&db, id).await?;
-    if !effective.exists {
-        return Err(ApiError::NotFound);
-    }
-    Ok(Json(EffectivePermissions {
-        user_id: id,
-        roles: effective.roles,
-        groups: effective.groups,
-        permissions: effective.modules,
-    }))
+    effective_permissions(&db, id).await
 }
