@@ -163,6 +163,23 @@ impl JsonWriter {
         self
     }
 
+    /// `items` as a JSON array, each written by `item`.
+    pub fn array<I: IntoIterator>(
+        &mut self,
+        items: I,
+        mut item: impl FnMut(&mut Self, I::Item),
+    ) -> &mut Self {
+        self.0.push(b'[');
+        for (i, each) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.0.push(b',');
+            }
+            item(self, each);
+        }
+        self.0.push(b']');
+        self
+    }
+
     pub fn bool(&mut self, value: bool) -> &mut Self {
         self.raw(if value { "true" } else { "false" })
     }
@@ -590,10 +607,13 @@ mod tests {
             .raw(",")
             .bool(false)
             .raw("]");
-        assert_eq!(
-            out.as_bytes(),
-            serde_json::to_vec(&(id, Uuid::nil(), true, false)).unwrap()
-        );
+        out.raw(",").array([1, 2, 3], |out, n| {
+            out.bool(n == 2);
+        });
+        out.raw(",").array(std::iter::empty::<()>(), |_, ()| {});
+        let mut expected = serde_json::to_vec(&(id, Uuid::nil(), true, false)).unwrap();
+        expected.extend_from_slice(b",[false,true,false],[]");
+        assert_eq!(out.as_bytes(), expected);
     }
 
     #[tokio::test]

@@ -279,25 +279,14 @@ impl<'r> EffectiveRows<'r> {
                 .raw("}");
         }
         let mut out = JsonWriter::new();
-        out.raw("{\"user_id\":").uuid(user_id).raw(",\"roles\":[");
-        for (i, role) in self.roles.iter().enumerate() {
-            out.raw(if i == 0 { "" } else { "," });
-            named(&mut out, role.id, role.name);
-        }
-        out.raw("],\"groups\":[");
-        for (i, (id, name)) in self.groups.iter().enumerate() {
-            out.raw(if i == 0 { "" } else { "," });
-            named(&mut out, *id, &name.0);
-        }
-        out.raw("],\"permissions\":[");
-        for (i, (module, sources)) in self.modules().enumerate() {
+        out.raw("{\"user_id\":").uuid(user_id).raw(",\"roles\":");
+        out.array(&self.roles, |out, role| named(out, role.id, role.name));
+        out.raw(",\"groups\":");
+        out.array(&self.groups, |out, (id, name)| named(out, *id, &name.0));
+        out.raw(",\"permissions\":");
+        out.array(self.modules(), |out, (module, sources)| {
             let flags = self.grants.flags(module);
-            out.raw(if i == 0 {
-                "{\"module\":"
-            } else {
-                ",{\"module\":"
-            })
-            .str(module.as_str());
+            out.raw("{\"module\":").str(module.as_str());
             for (key, action) in [
                 (",\"view\":", Action::View),
                 (",\"create\":", Action::Create),
@@ -308,31 +297,22 @@ impl<'r> EffectiveRows<'r> {
             ] {
                 out.raw(key).bool(flags.allows(action));
             }
-            out.raw(",\"sources\":[");
-            for (j, source) in sources.iter().enumerate() {
-                out.raw(if j == 0 { "{\"role\":" } else { ",{\"role\":" });
-                named(&mut out, source.role.id, source.role.name);
+            out.raw(",\"sources\":");
+            out.array(sources, |out, source| {
+                out.raw("{\"role\":");
+                named(out, source.role.id, source.role.name);
                 out.raw(",\"flags\":")
                     .str(source.flags.write_letters(&mut [0; 6]))
                     .raw(",\"via\":");
                 match &source.via {
-                    None => {
-                        out.raw("null");
-                    }
-                    Some(path) => {
-                        out.raw("[");
-                        for (k, id) in path.iter().enumerate() {
-                            out.raw(if k == 0 { "" } else { "," });
-                            named(&mut out, *id, self.group_name(id));
-                        }
-                        out.raw("]");
-                    }
-                }
+                    None => out.raw("null"),
+                    Some(path) => out.array(path, |out, id| named(out, *id, self.group_name(id))),
+                };
                 out.raw("}");
-            }
-            out.raw("]}");
-        }
-        out.raw("]}");
+            });
+            out.raw("}");
+        });
+        out.raw("}");
         out
     }
 }
