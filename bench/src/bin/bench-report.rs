@@ -309,6 +309,13 @@ fn main() -> anyhow::Result<()> {
         );
     }
     t.ratio(
+        "router floor, one core: a static route behind the platform's layers ÷ in a bare axum router",
+        "router_floor_us",
+        "router_floor_bare_axum_us",
+        &|us| format!("{us:.2} µs"),
+        Goal::Info,
+    );
+    t.ratio(
         "warm floor ÷ raw SQL loop, c=10 (auth.me's statement behind the router layers, constant answer)",
         "warm_rps/floor.auth.me/c10",
         "base_rps/floor.auth.me/c10",
@@ -316,6 +323,25 @@ fn main() -> anyhow::Result<()> {
         Goal::Info,
     );
     t.rounds("floor.auth.me");
+    for (path, what) in [
+        (
+            "floor.axum.me",
+            "the same behind a bare axum router, no platform layers",
+        ),
+        (
+            "floor.service.me",
+            "the same behind no router: a tower service_fn",
+        ),
+    ] {
+        t.ratio(
+            &format!("warm floor ÷ raw SQL loop, c=10 ({what})"),
+            &format!("warm_rps/{path}/c10"),
+            &format!("base_rps/{path}/c10"),
+            &rps,
+            Goal::Info,
+        );
+        t.rounds(path);
+    }
     for path in [
         "auth.me",
         "auth.refresh",

@@ -16,13 +16,17 @@
 //! login and argon2id again, 4 s each. Beside auth.me runs its floor (`floor.auth.me`): the
 //! same request to a route behind the platform's layers whose handler runs the same statement
 //! on the same pool and answers a constant, so the cost of the request path itself is measured
-//! under load, not only on one idle core.
+//! under load, not only on one idle core. At c=10 the same statement is also measured behind a
+//! bare axum router (`floor.axum.me`) and behind no router at all (`floor.service.me`, a tower
+//! `service_fn` sent the same request object), which splits that cost between the platform's
+//! layers, axum, and the request and response objects themselves.
 //!
 //! The content read paths (get article, list published page, search) are measured by
 //! `warm-content`, in the same format.
 
 use std::{
     collections::HashMap,
+    convert::Infallible,
     net::IpAddr,
     sync::{
         Arc,
@@ -37,6 +41,7 @@ use axum::{
     Router,
     body::{Body, Bytes},
     http::{Method, Request, StatusCode},
+    response::IntoResponse,
 };
 use http_body_util::BodyExt;
 use lectern_auth::passwords::{M_COST, P_COST, T_COST};
@@ -61,6 +66,20 @@ async fn send(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> anyhow::Result<(StatusCode, Bytes)> {
+    send_to(router.clone(), method, uri, token, body).await
+}
+
+/// [`send`] to any tower service that answers HTTP: a router, or a bare `service_fn`.
+async fn send_to<S>(
+    service: S,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> anyhow::Result<(StatusCode, Bytes)>
+where
+    S: tower::Service<Request<Body>, Response = axum::response::Response, Error = Infallible>,
+{
     let mut request = Request::builder()
         .method(method)
         .uri(uri)
@@ -74,7 +93,7 @@ async fn send(
             .body(Body::from(body.to_string()))?,
         None => request.body(Body::empty())?,
     };
-    let response = router.clone().oneshot(request).await?;
+    let response = service.oneshot(request).await?;
     let status = response.status();
     let bytes = response.into_body().collect().await?.to_bytes();
     Ok((status, bytes))
@@ -557,21 +576,37 @@ async fn throughput(bench: &Bench) -> anyhow::Result<()> {
     println!("access token issuing (EdDSA signature, one core): {issue_us:.1} µs each");
     record("jwt_issue_us", issue_us, "");
     // The least any route costs in this process: a static answer through the platform's router
-    // layers (lectern_shared::http::finish) and this program's request path, token included.
-    let floor = lectern_shared::http::finish(Router::new().route(
-        "/floor",
-        axum::routing::get(|| async { axum::Json(json!({ "ok": true })) }),
-    ));
-    for _ in 0..1_000 {
-        send_ok(&floor, Method::GET, "/floor", Some(&token), None).await?;
+    // layers (lectern_shared::http::finish) and this program's request path, token included;
+    // beside it the same route in a bare axum router, so that the layers' own cost shows.
+    // Five alternating rounds of 20 000 requests each; the fastest round of each counts.
+    let static_route = || {
+        Router::new().route(
+            "/floor",
+            axum::routing::get(|| async { axum::Json(json!({ "ok": true })) }),
+        )
+    };
+    let (floor, bare) = (lectern_shared::http::finish(static_route()), static_route());
+    let per_request = async |router: &Router, n: u32| -> anyhow::Result<f64> {
+        let started = Instant::now();
+        for _ in 0..n {
+            send_ok(router, Method::GET, "/floor", Some(&token), None).await?;
+        }
+        Ok(started.elapsed().as_secs_f64() * 1e6 / f64::from(n))
+    };
+    per_request(&floor, 1_000).await?;
+    per_request(&bare, 1_000).await?;
+    let (mut floor_us, mut bare_us) = (f64::MAX, f64::MAX);
+    for _ in 0..5 {
+        floor_us = floor_us.min(per_request(&floor, 20_000).await?);
+        bare_us = bare_us.min(per_request(&bare, 20_000).await?);
     }
-    let started = Instant::now();
-    for _ in 0..20_000 {
-        send_ok(&floor, Method::GET, "/floor", Some(&token), None).await?;
-    }
-    let floor_us = started.elapsed().as_secs_f64() * 1e6 / 20_000.0;
-    println!("router floor (a static JSON route, one core): {floor_us:.1} µs per request");
+    println!(
+        "router floor (a static JSON route, one core): {floor_us:.2} µs per request; \
+         {bare_us:.2} µs in a bare axum router, so the platform's layers cost {:.2} µs",
+        floor_us - bare_us
+    );
     record("router_floor_us", floor_us, "");
+    record("router_floor_bare_axum_us", bare_us, "");
 
     println!("\nwarm throughput: router (tower oneshot) vs its baseline, same pool, same run");
     for &c in &CONCURRENCY {
@@ -616,21 +651,74 @@ async fn throughput(bench: &Bench) -> anyhow::Result<()> {
         // twice as much (a user row that logins keep updating).
         let pool = bench.auth.pool.clone();
         let (turn, rows) = (Arc::new(AtomicUsize::new(0)), Arc::new(ids.clone()));
-        let floor = lectern_shared::http::finish(Router::new().route(
-            "/api/v1/auth/me",
-            axum::routing::get(move || {
-                let pool = pool.clone();
-                let (sid, uid) = rows[turn.fetch_add(1, Ordering::Relaxed) % rows.len()];
-                async move {
-                    match raw_me(&pool, sid, uid).await {
-                        Ok(()) => Ok(axum::Json(json!({ "ok": true }))),
-                        Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
-                    }
+        // The statement, then a constant answer: `{"ok":true}`, or a 500.
+        let same_statement = move || {
+            let pool = pool.clone();
+            let (sid, uid) = rows[turn.fetch_add(1, Ordering::Relaxed) % rows.len()];
+            async move {
+                match raw_me(&pool, sid, uid).await {
+                    Ok(()) => Ok(axum::Json(json!({ "ok": true }))),
+                    Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
                 }
-            }),
-        ));
-        let same_sql = compare(ids, raw, tokens, get_me(floor), round_warmup, window).await?;
+            }
+        };
+        let route = || {
+            Router::new().route(
+                "/api/v1/auth/me",
+                axum::routing::get(same_statement.clone()),
+            )
+        };
+        let floor = lectern_shared::http::finish(route());
+        let same_sql = compare(
+            ids.clone(),
+            raw.clone(),
+            tokens.clone(),
+            get_me(floor),
+            round_warmup,
+            window,
+        )
+        .await?;
         report_comparison("floor.auth.me", "raw SQL", c, &same_sql);
+        if c == 10 {
+            // Where the floor comes from, at the concurrency the budget names: the same
+            // statement behind a bare axum router (no platform layers), and behind no router
+            // at all (a tower `service_fn`, the same request object sent the same way).
+            let bare = compare(
+                ids.clone(),
+                raw.clone(),
+                tokens.clone(),
+                get_me(route()),
+                round_warmup,
+                window,
+            )
+            .await?;
+            report_comparison("floor.axum.me", "raw SQL", c, &bare);
+            let statement = same_statement.clone();
+            let service = tower::service_fn(move |_: Request<Body>| {
+                let answer = statement();
+                async move { Ok::<_, Infallible>(answer.await.into_response()) }
+            });
+            let no_router = move |token: String| {
+                let service = service.clone();
+                async move {
+                    let (status, _) =
+                        send_to(service, Method::GET, "/api/v1/auth/me", Some(&token), None)
+                            .await?;
+                    anyhow::ensure!(status == StatusCode::OK, "the statement failed: {status}");
+                    Ok(token)
+                }
+            };
+            let none = compare(
+                ids.clone(),
+                raw.clone(),
+                tokens.clone(),
+                no_router,
+                round_warmup,
+                window,
+            )
+            .await?;
+            report_comparison("floor.service.me", "raw SQL", c, &none);
+        }
 
         // auth: refresh vs the raw refresh transaction.
         let pool = bench.auth.pool.clone();
