@@ -169,6 +169,17 @@ fn decode_any_base64(s: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
+/// The comma-separated base64 public keys in the variable `name`; none when it is unset or
+/// blank.
+pub fn public_keys(env: &dyn Env, name: &'static str) -> Result<Vec<PublicKey>, ConfigError> {
+    config::optional(env, name)
+        .unwrap_or_default()
+        .split(',')
+        .filter(|k| !k.trim().is_empty())
+        .map(|k| PublicKey::from_base64(k).map_err(|reason| ConfigError::Invalid { name, reason }))
+        .collect()
+}
+
 /// A public verification key with its key id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey {
@@ -336,17 +347,16 @@ impl JwtVerifier {
     /// base64 Ed25519 public keys, the current one and any still-valid previous ones),
     /// `JWT_ISSUER` and `JWT_AUDIENCE`.
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let keys = config::required(env, "JWT_PUBLIC_KEYS")?
-            .split(',')
-            .filter(|k| !k.trim().is_empty())
-            .map(|k| {
-                PublicKey::from_base64(k).map_err(|reason| ConfigError::Invalid {
-                    name: "JWT_PUBLIC_KEYS",
-                    reason,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = public_keys(env, "JWT_PUBLIC_KEYS")?;
+        if keys.is_empty() {
+            return Err(ConfigError::Missing("JWT_PUBLIC_KEYS"));
+        }
         Ok(Self::new(keys, TokenParties::from_env(env)))
+    }
+
+    /// Whether tokens signed by the holder of `key` verify here.
+    pub fn accepts(&self, key: &PublicKey) -> bool {
+        self.keys.get(&key.kid).is_some_and(|known| known == key)
     }
 
     pub fn jwks(&self) -> Jwks {
@@ -545,6 +555,35 @@ mod tests {
         assert_eq!(key.kid(), again.kid());
         let public = PublicKey::from_base64(&key.public_key().to_base64()).unwrap();
         assert_eq!(public, key.public_key());
+    }
+
+    #[test]
+    fn a_verifier_accepts_exactly_its_keys_as_listed_in_the_environment() {
+        let (current, previous, stranger) = (
+            SigningKey::generate().public_key(),
+            SigningKey::generate().public_key(),
+            SigningKey::generate().public_key(),
+        );
+        let env = std::collections::HashMap::from([
+            (
+                "JWT_PUBLIC_KEYS".to_string(),
+                format!(" {}, ,{}", current.to_base64(), previous.to_base64()),
+            ),
+            ("JWT_BROKEN".to_string(), "not-a-key".to_string()),
+        ]);
+        let keys = public_keys(&env, "JWT_PUBLIC_KEYS").unwrap();
+        assert_eq!(keys, [current.clone(), previous.clone()]);
+        assert_eq!(public_keys(&env, "JWT_UNSET").unwrap(), []);
+        assert!(matches!(
+            public_keys(&env, "JWT_BROKEN"),
+            Err(ConfigError::Invalid {
+                name: "JWT_BROKEN",
+                ..
+            })
+        ));
+        let verifier = JwtVerifier::new(keys, parties());
+        assert!(verifier.accepts(&current) && verifier.accepts(&previous));
+        assert!(!verifier.accepts(&stranger));
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! What the users service says about accounts, applied by the auth worker: invitations (an
 //! identity with no password and a mailed link to choose one), status changes and erasure.
 
-use std::collections::HashMap;
-
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use lectern_shared::events::Envelope;
@@ -468,19 +466,7 @@ async fn a_failed_invitation_mail_fails_the_event_and_keeps_nothing_so_a_redeliv
     let app = TestApp::spawn().await;
     // The same worker, built the one way there is, but sending from an address SES has
     // not verified: SES refuses every mail.
-    let mut env: HashMap<String, String> = app
-        .stack
-        .function_envs()
-        .into_iter()
-        .find(|(binary, _)| binary == "auth-worker")
-        .map(|(_, env)| {
-            env.to_env_file()
-                .lines()
-                .filter_map(|line| line.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .unwrap();
+    let mut env = app.function_env("auth-worker");
     env.insert(
         "MAIL_FROM".into(),
         format!("no-reply@unverified-{}.test", Uuid::new_v4().simple()),

@@ -2315,3 +2315,113 @@ async fn every_auth_action_writes_its_outbox_event() {
     assert_eq!(created["first_name"], "Ada");
     assert_eq!(created["user_id"], json!(id));
 }
+
+/// Auth verifies with `JWT_PUBLIC_KEYS`, as every service does, and reads its signing key when
+/// it first signs a token. A key outside that list is refused before anything is written: the
+/// login is a 500 that names nothing internal, and leaves no session, no last login and no
+/// audit event behind.
+#[tokio::test]
+async fn a_signing_key_outside_jwt_public_keys_signs_nothing_and_writes_nothing() {
+    let stranger = SigningKey::generate().public_key().to_base64();
+    let app = TestApp::spawn_with(&[("JWT_PUBLIC_KEYS", stranger.as_str())]).await;
+    let email = app.email("ada");
+    assert_eq!(app.signup(&email).await.status, StatusCode::ACCEPTED);
+    let user_id = app.user_id(&email).await;
+
+    for _ in 0..2 {
+        let reply = app.login(&email, PASSWORD).await;
+        reply.assert_problem(500);
+        assert!(!reply.text.contains("JWT"), "{}", reply.text);
+        assert!(!reply.text.contains("kid"), "{}", reply.text);
+    }
+    let written = |sql: &'static str| {
+        let app = &app;
+        async move { app.count(sql, &[&user_id]).await }
+    };
+    assert_eq!(
+        written("SELECT count(*) FROM auth.user_sessions WHERE user_id = $1").await,
+        0
+    );
+    assert_eq!(
+        written("SELECT count(*) FROM auth.users WHERE id = $1 AND last_login IS NOT NULL").await,
+        0
+    );
+    assert_eq!(
+        written(
+            "SELECT count(*) FROM auth.outbox WHERE type = 'auth.login_succeeded' AND actor_id = $1"
+        )
+        .await,
+        0
+    );
+    // What auth publishes is the list it verifies with, not its signing key's public key.
+    let listed = app.signing_key();
+    let reply = app.get("/api/v1/auth/.well-known/jwks.json", None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let kids: Vec<&str> = reply.body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(!kids.contains(&listed.public_key().kid()), "{kids:?}");
+    assert_eq!(kids.len(), 1);
+}
+
+/// Without `JWT_PUBLIC_KEYS`, auth reads its signing key at init and verifies with that key's
+/// own public key: a login through such a router signs a token the same router accepts.
+#[tokio::test]
+async fn without_jwt_public_keys_auth_verifies_with_its_own_signing_key() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let app = TestApp::spawn().await;
+    let email = app.email("ada");
+    assert_eq!(app.signup(&email).await.status, StatusCode::ACCEPTED);
+    let mut env = app.function_env("auth");
+    assert!(env.remove("JWT_PUBLIC_KEYS").is_some());
+    let config = lectern_auth::AuthConfig::from_env(&env).unwrap();
+    assert!(config.public_keys.is_empty());
+    let state = lectern_auth::AppState::build_with(config, &app.stack.sdk)
+        .await
+        .unwrap();
+    let router = lectern_auth::router(state);
+    let send = |request: axum::http::Request<axum::body::Body>| {
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&body).unwrap())
+        }
+    };
+    let (status, body) = send(
+        axum::http::Request::post("/api/v1/auth/login")
+            .header("content-type", "application/json")
+            .body(
+                json!({ "email": email, "password": PASSWORD })
+                    .to_string()
+                    .into(),
+            )
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let (status, me) = send(
+        axum::http::Request::get("/api/v1/auth/me")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, me["email"].as_str()),
+        (StatusCode::OK, Some(email.as_str()))
+    );
+    // The same key signed it that the stack's other services accept.
+    let user_id = app.user_id(&email).await;
+    let reply = app
+        .get(&format!("/api/v1/users/{user_id}"), Some(token))
+        .await;
+    assert_ne!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+}

@@ -552,6 +552,23 @@ impl TestApp {
         }
     }
 
+    /// The environment the stack gives the function `binary` (`auth`, `auth-worker`, …), to
+    /// build one of its parts by hand with a variable changed.
+    pub fn function_env(&self, binary: &str) -> HashMap<String, String> {
+        self.stack
+            .function_envs()
+            .into_iter()
+            .find(|(name, _)| name == binary)
+            .map(|(_, env)| {
+                env.to_env_file()
+                    .lines()
+                    .filter_map(|line| line.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
+            .unwrap_or_else(|| panic!("the template has no function {binary}"))
+    }
+
     /// The key this stack signs access tokens with, to forge tokens as an attacker with the
     /// key (or a test of the claims) would.
     pub fn signing_key(&self) -> lectern_shared::jwt::SigningKey {

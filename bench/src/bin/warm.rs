@@ -563,9 +563,10 @@ async fn throughput(bench: &Bench) -> anyhow::Result<()> {
         roles: signed.roles.clone(),
         groups: signed.groups.clone(),
     };
+    let issuer = bench.auth.signer.issuer().await?;
     let started = Instant::now();
     for _ in 0..2_000 {
-        std::hint::black_box(bench.auth.issuer.issue(
+        std::hint::black_box(issuer.issue(
             me_sessions[0].user_id,
             me_sessions[0].session_id,
             true,

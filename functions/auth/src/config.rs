@@ -6,7 +6,7 @@ use lectern_shared::{
     aws::AwsSettings,
     config::{self, ConfigError, Env, Secret},
     db::DbConfig,
-    jwt::{PublicKey, TokenParties},
+    jwt::{self, PublicKey, TokenParties},
 };
 
 /// Where the Ed25519 signing key comes from.
@@ -33,6 +33,11 @@ pub struct AuthConfig {
     pub db: DbConfig,
     pub aws: AwsSettings,
     pub signing_key: SigningKeySource,
+    /// `JWT_PUBLIC_KEYS`, the keys every service verifies access tokens with (the template
+    /// gives each function the same list, the current signing key's first). When auth has
+    /// them it verifies with them, and reads its signing key only when it first signs a token;
+    /// without them the signing key is read at init and its own public key verifies.
+    pub public_keys: Vec<PublicKey>,
     /// Public keys of retired signing keys, still accepted until their tokens expire.
     pub previous_public_keys: Vec<PublicKey>,
     pub parties: TokenParties,
@@ -65,22 +70,14 @@ impl AuthConfig {
                 }
             })?)
         };
-        let previous_public_keys = config::optional(env, "JWT_PREVIOUS_PUBLIC_KEYS")
-            .unwrap_or_default()
-            .split(',')
-            .filter(|k| !k.trim().is_empty())
-            .map(|k| {
-                PublicKey::from_base64(k).map_err(|reason| ConfigError::Invalid {
-                    name: "JWT_PREVIOUS_PUBLIC_KEYS",
-                    reason,
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        let public_keys = jwt::public_keys(env, "JWT_PUBLIC_KEYS")?;
+        let previous_public_keys = jwt::public_keys(env, "JWT_PREVIOUS_PUBLIC_KEYS")?;
         let public_base_url = public_base_url(env)?;
         Ok(Self {
             db: DbConfig::from_env(env)?,
             aws: AwsSettings::from_env(env),
             signing_key,
+            public_keys,
             previous_public_keys,
             parties: TokenParties::from_env(env),
             access_token_ttl: Duration::from_secs(config::parsed_or(

@@ -16,6 +16,7 @@ use lectern_shared::{
     authz::Access,
     events::Envelope,
     extract::{ClientInfo, Json, List, PageQuery, Path, encode_cursor},
+    jwt::TokenIssuer,
     tokens,
     validate::{Email, Validator},
 };
@@ -80,8 +81,11 @@ fn access_of(row: &tokio_postgres::Row, index: usize) -> Access {
     }
 }
 
+/// The answer of a login or refresh. The caller gets `issuer` from
+/// [`Signer::issuer`](crate::state::Signer::issuer) before it writes anything, so that a signing key that cannot be
+/// read leaves no session or rotation behind.
 fn token_response(
-    state: &AppState,
+    issuer: &TokenIssuer,
     user_id: Uuid,
     session_id: Uuid,
     verified: bool,
@@ -89,9 +93,9 @@ fn token_response(
     refresh: String,
 ) -> TokenResponse {
     TokenResponse {
-        access_token: state.issuer.issue(user_id, session_id, verified, access),
+        access_token: issuer.issue(user_id, session_id, verified, access),
         token_type: "Bearer".into(),
-        expires_in: state.issuer.ttl_secs(),
+        expires_in: issuer.ttl_secs(),
         refresh_token: refresh,
         session_id,
     }
@@ -269,6 +273,7 @@ pub async fn login(
         None
     };
 
+    let issuer = state.signer.issuer().await?;
     let tx = db.transaction().await?;
     let (session_id, refresh) = start_session(&tx, &state, user_id, &client).await?;
     tx.execute(
@@ -295,7 +300,7 @@ pub async fn login(
         tracing::warn!(error = ?err, "could not clear the failed-login counter");
     }
     Ok(Json(token_response(
-        &state, user_id, session_id, verified, &access, refresh,
+        issuer, user_id, session_id, verified, &access, refresh,
     )))
 }
 
@@ -361,6 +366,7 @@ pub async fn refresh(
     let successor: [u8; 32] = rand::random();
     let successor_token = tokens::encode(&successor);
     let successor_hash = tokens::hash(&successor_token);
+    let issuer = state.signer.issuer().await?;
     let mut db = state.pool.get().await?;
     let row = db
         .query_opt(
@@ -387,7 +393,7 @@ pub async fn refresh(
     let rotated_now: bool = row.get(9);
     if rotated_now {
         return Ok(Json(token_response(
-            &state,
+            issuer,
             user_id,
             session_id,
             verified,
@@ -406,7 +412,7 @@ pub async fn refresh(
             .and_then(|sealed| unseal(&sealed, presented))
             .ok_or_else(invalid_refresh_token)?;
         return Ok(Json(token_response(
-            &state, user_id, session_id, verified, &access, successor,
+            issuer, user_id, session_id, verified, &access, successor,
         )));
     }
 

@@ -1,17 +1,20 @@
 //! Everything a request needs, built once per cold start. The AWS clients (DynamoDB for the
 //! throttle, SES for mail, EventBridge for the outbox) are made when a request first uses
-//! them, so init and the requests that only read never load the AWS configuration.
+//! them, and the signing key is read when the first token is signed ([`Signer`]), so init and
+//! the requests that only read never load the AWS configuration.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::extract::FromRef;
 use lectern_shared::{
+    ApiResult,
     aws::LazySdk,
     db::{self, Pool},
     events::{EventPublisher, Outbox},
-    jwt::{JwtVerifier, SigningKey, TokenIssuer},
+    jwt::{JwtVerifier, SigningKey, TokenIssuer, TokenParties},
 };
+use tokio::sync::OnceCell;
 
 use crate::{
     config::{AuthConfig, SigningKeySource},
@@ -30,7 +33,7 @@ pub struct AppState {
 pub struct Inner {
     pub config: AuthConfig,
     pub pool: Pool,
-    pub issuer: TokenIssuer,
+    pub signer: Signer,
     pub verifier: Arc<JwtVerifier>,
     pub outbox: Outbox,
     pub throttle: Throttle,
@@ -73,6 +76,48 @@ async fn load_signing_key(source: &SigningKeySource, sdk: &LazySdk) -> anyhow::R
         .map_err(|e| anyhow::anyhow!("the JWT signing key is unusable: {e}"))
 }
 
+/// Signs access tokens with the signing key, read once: at init when auth verifies with its
+/// own key, or when the first token is signed when it verifies with `JWT_PUBLIC_KEYS`
+/// ([`AuthConfig::public_keys`]). Then init, and every request that only verifies a token
+/// (`me`, logout, the sessions list, JWKS), never read it: in AWS that read is a Secrets
+/// Manager call.
+pub struct Signer {
+    source: SigningKeySource,
+    sdk: LazySdk,
+    parties: TokenParties,
+    ttl_secs: i64,
+    /// The verifier built from `JWT_PUBLIC_KEYS`: a key read later must be one it accepts.
+    verifier: Arc<JwtVerifier>,
+    issuer: OnceCell<TokenIssuer>,
+}
+
+impl Signer {
+    /// Seconds an access token lives.
+    pub fn ttl_secs(&self) -> i64 {
+        self.ttl_secs
+    }
+
+    /// The issuer, reading the signing key if no token was signed yet. A key whose public key
+    /// is not in `JWT_PUBLIC_KEYS` is refused (a 500 and an error logged): the tokens it
+    /// signed would verify nowhere. A failed read is tried again by the next request.
+    pub async fn issuer(&self) -> ApiResult<&TokenIssuer> {
+        let issuer = self
+            .issuer
+            .get_or_try_init(|| async {
+                let key = load_signing_key(&self.source, &self.sdk).await?;
+                let public = key.public_key();
+                anyhow::ensure!(
+                    self.verifier.accepts(&public),
+                    "the JWT signing key (kid {}) is not among JWT_PUBLIC_KEYS: tokens it signed would not verify",
+                    public.kid()
+                );
+                Ok(TokenIssuer::new(key, self.parties.clone(), self.ttl_secs))
+            })
+            .await?;
+        Ok(issuer)
+    }
+}
+
 impl AppState {
     /// The Lambda binary's state: the pool connects and the AWS clients are made (from one
     /// AWS configuration load, `config.aws`) when a request first needs them.
@@ -85,13 +130,28 @@ impl AppState {
     /// devstack and the tests share one) or a [`LazySdk`].
     pub async fn build_with(config: AuthConfig, sdk: impl Into<LazySdk>) -> anyhow::Result<Self> {
         let sdk = sdk.into();
-        let key = load_signing_key(&config.signing_key, &sdk).await?;
-        let issuer = TokenIssuer::new(
-            key,
-            config.parties.clone(),
-            config.access_token_ttl.as_secs() as i64,
-        );
-        let verifier = Arc::new(issuer.verifier(config.previous_public_keys.clone()));
+        let ttl_secs = config.access_token_ttl.as_secs() as i64;
+        let previous = config.previous_public_keys.iter().cloned();
+        let (verifier, issuer) = if config.public_keys.is_empty() {
+            let key = load_signing_key(&config.signing_key, &sdk).await?;
+            let issuer = TokenIssuer::new(key, config.parties.clone(), ttl_secs);
+            (issuer.verifier(previous), OnceCell::new_with(Some(issuer)))
+        } else {
+            let keys = config.public_keys.iter().cloned().chain(previous);
+            (
+                JwtVerifier::new(keys, config.parties.clone()),
+                OnceCell::new(),
+            )
+        };
+        let verifier = Arc::new(verifier);
+        let signer = Signer {
+            source: config.signing_key.clone(),
+            sdk: sdk.clone(),
+            parties: config.parties.clone(),
+            ttl_secs,
+            verifier: verifier.clone(),
+            issuer,
+        };
         let pool = db::pool(&config.db)?;
         let outbox = Outbox::new(
             SCHEMA,
@@ -108,7 +168,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 config,
                 pool,
-                issuer,
+                signer,
                 verifier,
                 outbox,
                 throttle,
