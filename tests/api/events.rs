@@ -255,7 +255,14 @@ async fn one_tick_sweeps_batch_after_batch_until_the_outbox_is_empty() {
     let app = TestApp::spawn().await;
     let events: Vec<Envelope> = (0..23).map(|_| user_created(Uuid::now_v7())).collect();
     left_unpublished(&app, &events).await;
-    let scheduler = app.stack.scheduler.clone().with_sweep_batch(5);
+    // The tick's time budget is not what this covers: against an emulator busy with every
+    // other test, five `PutEvents` calls have taken longer than the real 30 s.
+    let scheduler = app
+        .stack
+        .scheduler
+        .clone()
+        .with_sweep_batch(5)
+        .with_sweep_budget(Duration::from_secs(600));
 
     let first = scheduler.sweep_outboxes(Duration::ZERO).await.unwrap();
     let second = scheduler.sweep_outboxes(Duration::ZERO).await.unwrap();

@@ -36,6 +36,7 @@ pub struct Scheduler {
     pool: Pool,
     publisher: EventPublisher,
     sweep_batch: i64,
+    sweep_budget: Duration,
     prune_batch: i64,
 }
 
@@ -72,6 +73,7 @@ impl Scheduler {
             pool,
             publisher,
             sweep_batch: SWEEP_BATCH,
+            sweep_budget: SWEEP_BUDGET,
             prune_batch: PRUNE_BATCH,
         }
     }
@@ -80,6 +82,13 @@ impl Scheduler {
     /// sweep of several batches).
     pub fn with_sweep_batch(mut self, events: i64) -> Self {
         self.sweep_batch = events.max(1);
+        self
+    }
+
+    /// The same scheduler, starting new sweep batches for up to `budget` in a tick (tests of
+    /// the batching give it room: against a busy emulator one `PutEvents` can take seconds).
+    pub fn with_sweep_budget(mut self, budget: Duration) -> Self {
+        self.sweep_budget = budget;
         self
     }
 
@@ -140,7 +149,7 @@ impl Scheduler {
                 // for the next tick rather than being retried at once.
                 if found < self.sweep_batch as usize
                     || sent < found
-                    || started.elapsed() >= SWEEP_BUDGET
+                    || started.elapsed() >= self.sweep_budget
                 {
                     break;
                 }
