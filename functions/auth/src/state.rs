@@ -92,11 +92,6 @@ pub struct Signer {
 }
 
 impl Signer {
-    /// Seconds an access token lives.
-    pub fn ttl_secs(&self) -> i64 {
-        self.ttl_secs
-    }
-
     /// The issuer, reading the signing key if no token was signed yet. A key whose public key
     /// is not in `JWT_PUBLIC_KEYS` is refused (a 500 and an error logged): the tokens it
     /// signed would verify nowhere. A failed read is tried again by the next request.
